@@ -1,0 +1,38 @@
+"""The ``dataops`` command line."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from app.errors import DataOpsError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="dataops",
+    help="Autonomous operations for ML data pipelines.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _register() -> None:
+    from app.cli import _data, _demo
+
+    _data.register(app)
+    _demo.register(app)
+
+
+def main() -> None:
+    _register()
+    try:
+        app()
+    except DataOpsError as exc:
+        sys.stderr.write(f"dataops: error: {exc}\n")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.stderr.write("dataops: interrupted; rerun the same command to resume\n")
+        sys.exit(130)

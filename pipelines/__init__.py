@@ -1,0 +1,1 @@
+"""The data plane: a shared runtime, storage, and the supervised pipelines."""
