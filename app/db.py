@@ -21,6 +21,7 @@ __all__ = ["make_engine", "init_db", "TABLE_MODULES"]
 TABLE_MODULES = (
     "pipelines.runtime._models",
     "guardrails._models",
+    "agents._store",
 )
 
 

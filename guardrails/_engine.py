@@ -15,7 +15,7 @@ from app.errors import ConfigError
 from guardrails._audit import AuditLog
 from guardrails._bounds import EffectiveBounds, ModelBounds, bounds_refusal, effective_bounds
 from guardrails._db import as_utc
-from guardrails._models import AuditEntry, AuditVerdict, InFlight, KillSwitch, utcnow
+from guardrails._models import AuditEntry, AuditVerdict, InFlight, KillSwitch, LedgerStatus, utcnow
 from guardrails._policy import ALL_PIPELINES, GuardrailPolicy, Risk
 from guardrails._state import InFlightLocks, KillSwitchStore, Ledger
 
@@ -268,6 +268,14 @@ class Guardrails:
         return released
 
     # Idempotent execution -------------------------------------------------
+    def completed(self, key: str) -> tuple[bool, Any]:
+        """(True, stored result) when the action with this key already ran to
+        the end, so a resumed remediation neither repeats nor re-audits it."""
+        row = self._ledger.get(key)
+        if row is not None and row.status == LedgerStatus.DONE:
+            return True, row.result
+        return False, None
+
     def run_once(self, key: str, fn: Callable[[], T], *, rerun_unfinished: bool = False) -> T:
         """Run ``fn`` at most once to success per idempotency ``key``.
 

@@ -48,7 +48,11 @@ class Signal(BaseModel):
     def failing(self) -> bool:
         """Whether this signal by itself shows something wrong."""
         if self.kind == "event":
-            return bool(self.error) or (self.type or "").endswith(("failed", "error", "timeout"))
+            kind = (self.type or "").lower()
+            # A retry that is still under way, or something that recovered, is not a failure.
+            if any(word in kind for word in ("retry", "retrying", "recovered", "succeeded", "resumed")):
+                return False
+            return bool(self.error) or kind.endswith(("failed", "failure", "error", "timeout", "killed", "crashed"))
         if self.kind == "log":
             return (self.level or "").lower() in ("error", "critical", "fatal")
         if self.kind == "check":

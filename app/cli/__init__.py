@@ -20,10 +20,12 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from app.cli import _data, _demo
+    from app.cli import _chaos, _data, _demo, _ops
 
     _data.register(app)
     _demo.register(app)
+    _ops.register(app)
+    _chaos.register(app)
 
 
 def main() -> None:

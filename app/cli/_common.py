@@ -20,9 +20,15 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-def open_runtime(**overrides: object) -> Runtime:
+def open_runtime(*, quiet: bool = False, **overrides: object) -> Runtime:
+    """The runtime for one command. Console logs show warnings and worse
+    (``quiet``: only what the command prints itself); JSON logs follow
+    ``DATAOPS_LOG_LEVEL``."""
     settings = load_settings(**overrides)
-    configure_logging(settings.log_format, settings.log_level if settings.log_format == "json" else "WARNING")
+    if settings.log_format == "json":
+        configure_logging("json", settings.log_level)
+    else:
+        configure_logging("console", "CRITICAL" if quiet else "WARNING")
     return Runtime.open(settings)
 
 

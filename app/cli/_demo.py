@@ -1,4 +1,4 @@
-"""``dataops demo``: a small multimodal dataset ingested end to end."""
+"""``dataops demo``: ingestion under supervision while real faults strike."""
 
 from __future__ import annotations
 
@@ -6,9 +6,7 @@ from typing import Annotated
 
 import typer
 
-from app.cli._common import console, open_runtime, print_json
-from app.cli._data import ingest_with_progress, print_summary
-from pipelines.ingestion import make_sample_dataset
+from app.cli._common import console, open_runtime, print_json, table
 
 
 def register(app: typer.Typer) -> None:
@@ -18,21 +16,50 @@ def register(app: typer.Typer) -> None:
 def demo(
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
     dataset: Annotated[str, typer.Option(help="Dataset name to ingest into.")] = "demo",
+    faults: Annotated[str | None, typer.Option(help="Comma-separated fault names (see `dataops chaos list`).")] = None,
+    memory: Annotated[bool, typer.Option(help="Use the incident memory (loads the MiniLM model).")] = True,
 ) -> None:
-    """Make a small multimodal dataset (with duplicates, near-duplicates and
-    broken files) in the workspace and ingest it."""
-    rt = open_runtime()
-    folder = rt.settings.home / "demo" / "incoming"
-    if not folder.exists():
-        make_sample_dataset(folder)
-    summary = ingest_with_progress(rt, str(folder), dataset, show=not json_out)
+    """Run ingestion under the agents while a script of faults is injected,
+    then show each incident and the data accounting."""
+    from app.demo import DEFAULT_SCRIPT, run_demo
+
+    rt = open_runtime(quiet=True)
+    script = tuple(f.strip() for f in faults.split(",") if f.strip()) if faults else DEFAULT_SCRIPT
+    mem = None
+    if memory:
+        from knowledge_base import IncidentMemory
+
+        mem = IncidentMemory.from_settings(rt.settings)
+        mem.seed_if_empty()
     if json_out:
-        print_json(summary.model_dump())
+        report = run_demo(rt, dataset=dataset, script=script, memory=mem)
+        print_json(report.as_dict())
         return
-    print_summary(summary)
-    ok = summary.read == summary.accepted + summary.duplicates + summary.quarantined
+    with console.status("starting…") as status:
+        report = run_demo(rt, dataset=dataset, script=script, memory=mem, on_step=lambda m: status.update(m))
+    colour = {"resolved": "green", "pending_approval": "yellow", "escalated": "yellow"}
     console.print(
-        f"accounting: read {summary.read} = accepted {summary.accepted} + duplicates "
-        f"{summary.duplicates} + quarantined {summary.quarantined} "
-        + ("[green]✓ nothing lost[/green]" if ok else "[red]✗ MISMATCH[/red]")
+        table(
+            "Incidents",
+            ["fault", "root cause", "decision", "playbook", "outcome", "s to resolve"],
+            [
+                (
+                    i["fault"],
+                    i["root_cause"],
+                    i["decision"],
+                    i["playbook"],
+                    f"[{colour.get(i['status'], 'red')}]{i['status']}[/]",
+                    "" if i["seconds_to_resolve"] is None else f"{i['seconds_to_resolve']:.1f}",
+                )
+                for i in report.incidents
+            ],
+        )
     )
+    a = report.accounting
+    ok = a["read"] == a["accepted"] + a["duplicates"] + a["quarantined"] and a["files_missing"] == 0
+    console.print(
+        f"accounting: read {a['read']} = accepted {a['accepted']} + duplicates {a['duplicates']} + "
+        f"quarantined {a['quarantined']}; {a['files_landed']} files landed, {a['files_missing']} without a record "
+        + ("[green]✓ nothing lost[/green]" if ok else "[red]✗ records missing[/red]")
+    )
+    console.print("pending incidents: `dataops incidents list --status open`; approve with `dataops incidents approve ID`")

@@ -94,7 +94,7 @@ __all__ = [
 
 # The pipeline, its sources, and ingestion as a service.
 from ._pipeline import SAMPLE_SCHEMA, IngestionConfig, IngestionPipeline
-from ._service import MANIFEST_COLUMNS, dataset_schema, export_manifest, ingest
+from ._service import MANIFEST_COLUMNS, dataset_schema, export_manifest, ingest, ingestion_job
 from ._sources import FolderSource, JsonlEventSource, encode_event, open_source
 from ._streams import NatsJetStreamSource, RedisStreamSource, publish_nats, publish_redis
 
@@ -106,6 +106,7 @@ __all__ += [
     "dataset_schema",
     "export_manifest",
     "ingest",
+    "ingestion_job",
     "FolderSource",
     "JsonlEventSource",
     "NatsJetStreamSource",

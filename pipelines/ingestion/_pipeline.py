@@ -103,7 +103,7 @@ class IngestionPipeline:
         meta = self.schema.validate_metadata(rec.metadata)
         cfg: IngestionConfig = ctx.config  # type: ignore[assignment]
         report = score_quality(decoded, self.schema)
-        if report.score < cfg.quality_reject_below:
+        if report.violations or report.score < cfg.quality_reject_below:
             raise RecordRejected("low_quality", f"score {report.score:.2f}: {', '.join(report.issues) or 'low'}")
         f = item.fields
         f["modality"], f["info"], f["meta"], f["quality"] = decoded.modality, decoded, meta, report.score

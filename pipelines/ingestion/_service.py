@@ -14,10 +14,10 @@ from app.errors import InputError
 from pipelines.ingestion._pipeline import IngestionPipeline
 from pipelines.ingestion._schema import DatasetSchema, load_schema
 from pipelines.ingestion._sources import open_source
-from pipelines.runtime import Runner, RunSummary, Runtime, Source
+from pipelines.runtime import Job, Runner, RunSummary, Runtime, Source
 from pipelines.runtime._runner import ProgressFn
 
-__all__ = ["ingest", "dataset_schema", "export_manifest", "MANIFEST_COLUMNS"]
+__all__ = ["ingest", "ingestion_job", "dataset_schema", "export_manifest", "MANIFEST_COLUMNS"]
 
 MANIFEST_COLUMNS = (
     "sample_id",
@@ -84,3 +84,18 @@ def export_manifest(rt: Runtime, dataset: str, out: Path) -> int:
 
 def parse_metadata(value: str | None) -> dict[str, Any]:
     return json.loads(value) if value else {}
+
+
+def ingestion_job(dataset: str, source: str, *, schema_path: Path | None = None, **source_opts: Any) -> Job:
+    """A re-runnable ingestion job, for the supervisor and the live tools."""
+
+    def make_spec(rt: Runtime) -> IngestionPipeline:
+        return IngestionPipeline(dataset_schema(rt, dataset, schema_path))
+
+    return Job(
+        pipeline="ingestion",
+        dataset=dataset,
+        source_uri=source,
+        open_source=lambda: open_source(source, **source_opts),
+        make_spec=make_spec,
+    )

@@ -243,13 +243,17 @@ class FolderSource(_Closing):
             metadata = _load_manifest(mfs, mpath, manifest)
             if type(mfs) is type(fs):
                 manifest_path = mpath
-        else:
-            candidate = posixpath.join(root, _DEFAULT_MANIFEST)
-            if candidate in paths:
-                manifest_path = candidate
-                metadata = _load_manifest(fs, candidate, self._display(candidate))
+        # A landing zone often holds one folder per delivery, each with its own
+        # manifest: every manifest.jsonl describes the files beside it.
+        nested = [p for p in paths if posixpath.basename(p) == _DEFAULT_MANIFEST and p != manifest_path]
+        if manifest is not None:
+            nested = []
+        for mpath in nested:
+            prefix = posixpath.dirname(mpath)[len(root.rstrip("/")) + 1 :]
+            for rel, meta in _load_manifest(fs, mpath, self._display(mpath)).items():
+                metadata[posixpath.join(prefix, rel) if prefix else rel] = meta
 
-        self._paths = [p for p in paths if p != manifest_path]
+        self._paths = [p for p in paths if p != manifest_path and p not in nested]
         self._metadata = metadata
         relative = {self._relative(p) for p in self._paths}
         self.manifest_unmatched: list[str] = sorted(set(metadata) - relative)

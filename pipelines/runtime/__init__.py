@@ -3,6 +3,7 @@ events, versioned config and metrics."""
 
 from pipelines.runtime._config import ConfigStore, PipelineConfig, bounds_of, tunable
 from pipelines.runtime._events import EventLog, PipelineControl
+from pipelines.runtime._jobs import Job, SourceWrapper, SpecWrapper
 from pipelines.runtime._metrics import PipelineMetrics
 from pipelines.runtime._models import (
     ConfigVersionRow,
@@ -28,6 +29,9 @@ __all__ = [
     "DatasetRow",
     "EventLog",
     "Item",
+    "Job",
+    "SourceWrapper",
+    "SpecWrapper",
     "Modality",
     "PipelineConfig",
     "PipelineControl",

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from app.errors import BoundsError, NotFoundError
+from pipelines.runtime._events import EventLog
 from pipelines.runtime._models import ConfigVersionRow
 
 __all__ = ["PipelineConfig", "ConfigStore", "bounds_of", "tunable"]
@@ -65,8 +66,9 @@ class ConfigStore:
     """Versioned config per (pipeline, dataset); every change is a new version
     with who changed what and why."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, events: EventLog | None = None) -> None:
         self._engine = engine
+        self._events = events
 
     def _latest(self, s: Session, pipeline: str, dataset: str) -> ConfigVersionRow | None:
         q = (
@@ -116,6 +118,16 @@ class ConfigStore:
         values.update(changes)
         new = _validate(model, values)
         version = self._write(pipeline, dataset, new.model_dump(), diff, actor, reason)
+        if self._events is not None and diff:
+            self._events.emit(
+                pipeline,
+                "config_changed",
+                dataset=dataset,
+                message=f"{actor} changed {', '.join(f'{k} {a!r} -> {b!r}' for k, (a, b) in diff.items())}: {reason}",
+                version=version,
+                actor=actor,
+                changed=diff,
+            )
         return version, new
 
     def restore(

@@ -241,6 +241,7 @@ class Runner:
                 accepted=run.accepted,
                 duplicates=run.duplicates,
                 quarantined=run.quarantined,
+                quarantine_reasons=dict(run.quarantine_reasons or {}),
                 snapshot_id=run.snapshot_id,
             )
             return RunSummary.of(run)

@@ -3,6 +3,7 @@ built once from settings and passed down (never a global)."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -34,6 +35,7 @@ class Runtime:
     _objects: ObjectStore | None = field(default=None, repr=False)
     _offline: OfflineStore | None = field(default=None, repr=False)
     _online: OnlineStore | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def open(cls, settings: Settings, *, metrics: PipelineMetrics | None = None) -> Runtime:
@@ -46,7 +48,7 @@ class Runtime:
             engine=engine,
             events=events,
             control=PipelineControl(engine, events),
-            configs=ConfigStore(engine),
+            configs=ConfigStore(engine, events),
             metrics=metrics or PipelineMetrics(),
         )
 
@@ -61,11 +63,12 @@ class Runtime:
 
     @property
     def offline(self) -> OfflineStore:
-        if self._offline is None:
-            from pipelines.storage import OfflineStore
+        with self._lock:  # opened from a warm-up thread too
+            if self._offline is None:
+                from pipelines.storage import OfflineStore
 
-            self._offline = OfflineStore(self.settings.iceberg_catalog_url, self.settings.warehouse)
-        return self._offline
+                self._offline = OfflineStore(self.settings.iceberg_catalog_url, self.settings.warehouse)
+            return self._offline
 
     @property
     def online(self) -> OnlineStore:

@@ -1,0 +1,116 @@
+"""The incident state the graph carries, the settings the agents follow, and
+the typed context every node receives (no globals)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
+
+from pydantic import BaseModel, Field
+
+if TYPE_CHECKING:
+    from agents._diagnosis import DiagnosisEngine
+    from agents._store import IncidentStore
+    from knowledge_base import IncidentMemory
+    from playbooks import PlaybookCatalog
+    from tools import ToolBox
+
+__all__ = ["IncidentState", "AgentSettings", "AgentContext", "Clock", "WallClock", "SimClock"]
+
+
+class IncidentState(TypedDict, total=False):
+    incident_id: str
+    pipeline: str
+    dataset: str | None
+    cursor_t: float
+    opened_at: str
+    opened_t: float
+    quiet: bool
+    joined: str | None
+    signals: list[dict[str, Any]]
+    diagnosis: dict[str, Any] | None
+    decision: str | None
+    first_decision: str | None
+    decision_reasons: list[str]
+    risk_score: float
+    candidates: list[str]
+    tried: list[str]
+    playbook: str | None
+    attempt: int
+    actions: list[dict[str, Any]]
+    action_t: float | None
+    act_ok: bool
+    needs_human: bool
+    validation: dict[str, Any] | None
+    status: str
+    approval: dict[str, Any] | None
+    notes: list[str]
+    resolved_t: float | None
+
+
+class AgentSettings(BaseModel):
+    """Thresholds of the monitor and the gate, and the validation loop."""
+
+    quarantine_ratio_alert: float = Field(0.3, ge=0, le=1, description="A run quarantining more opens an incident.")
+    duplicate_ratio_alert: float = Field(0.5, ge=0, le=1, description="A run with more duplicates opens one.")
+    join_window_s: float = Field(600, ge=0, description="Symptoms within this window join the open incident.")
+    min_confidence: float = Field(0.55, ge=0, le=1, description="Below this an auto-fix needs approval.")
+    min_success_rate: float = Field(0.5, ge=0, le=1, description="Playbooks failing more on similar incidents need approval.")
+    max_playbooks: int = Field(2, ge=1, le=5, description="Candidate playbooks tried before escalating.")
+    validate_poll_s: float = Field(1.0, gt=0)
+    validate_timeout_s: float = Field(30.0, gt=0, description="Upper bound on any playbook's validation window.")
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+    def t(self) -> float: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+@dataclass
+class WallClock:
+    start: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def t(self) -> float:
+        return (self.now() - self.start).total_seconds()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+@dataclass
+class SimClock:
+    """Simulated time: sleeping advances it instantly (replay and evals)."""
+
+    start: datetime
+    offset: float = 0.0
+
+    def now(self) -> datetime:
+        return self.start + timedelta(seconds=self.offset)
+
+    def t(self) -> float:
+        return self.offset
+
+    def sleep(self, seconds: float) -> None:
+        self.offset += max(0.0, seconds)
+
+
+@dataclass
+class AgentContext:
+    tools: ToolBox
+    playbooks: PlaybookCatalog
+    offline: DiagnosisEngine
+    store: IncidentStore
+    clock: Clock
+    settings: AgentSettings = field(default_factory=AgentSettings)
+    llm: DiagnosisEngine | None = None
+    memory: IncidentMemory | None = None
+    memory_source: str = "live"
+    fault: str | None = None

@@ -1,0 +1,1 @@
+"""The shipped playbooks, one YAML file each (package data)."""
