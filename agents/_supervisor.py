@@ -86,7 +86,7 @@ class Supervisor:
                 "cursor_t": self.cursors.get(key, 0.0),
                 "incident_id": thread,
             }
-            out = self.graph.invoke(state, self._config(thread), context=self.context)
+            out = self.graph.invoke(state, self._config(thread), context=self.context, durability="sync")
             self.cursors[key] = float(out.get("cursor_t") or self.cursors.get(key, 0.0))
             if not out.get("quiet"):
                 opened.append(self.store.get(thread))
@@ -104,7 +104,7 @@ class Supervisor:
         out = []
         for row in self.store.in_flight():
             _log.info("incident_resumed", incident=row.id)
-            self.graph.invoke(None, self._config(row.id), context=self.context)
+            self.graph.invoke(None, self._config(row.id), context=self.context, durability="sync")
             out.append(self.store.get(row.id))
         return out
 
@@ -123,6 +123,7 @@ class Supervisor:
             Command(resume={"approved": approved, "by": by, "reason": reason}),
             self._config(incident_id),
             context=self.context,
+            durability="sync",  # a crash right after must not repeat what ran
         )
         return self.store.get(incident_id)
 
