@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from sqlmodel import Session, func, select
 
 from pipelines.runtime import RecordRow, RunRow, Runtime
 
-__all__ = ["DEFAULT_SCRIPT", "DemoReport", "run_demo"]
+__all__ = ["DEFAULT_SCRIPT", "DemoReport", "FaultRun", "run_demo", "supervise_faults"]
 
 # Low and medium risk first, then what must reach a human.
 DEFAULT_SCRIPT = (
@@ -27,6 +28,8 @@ DEFAULT_SCRIPT = (
     "bad_table_write",
     "stage_exception",
 )
+
+_FROM_SETTINGS: Any = object()
 
 _STATUS = {"resolved": "resolved", "pending_approval": "pending_approval", "escalated": "escalated"}
 
@@ -63,14 +66,36 @@ def _accounting(rt: Runtime, dataset: str, landing: Path) -> dict[str, int]:
     }
 
 
-def run_demo(
+@dataclass
+class FaultRun:
+    """One injected fault and what the supervisor made of it: the incidents
+    it opened (with each one's first gate decision and first playbook) and
+    when the fault was injected."""
+
+    name: str
+    fault: Any
+    injected_at: datetime
+    incidents: list[Any] = field(default_factory=list)
+    first_decisions: dict[str, str | None] = field(default_factory=dict)
+    first_playbooks: dict[str, str | None] = field(default_factory=dict)
+    audit: list[Any] = field(default_factory=list)
+
+
+def supervise_faults(
     rt: Runtime,
     *,
     dataset: str = "demo",
     script: tuple[str, ...] = DEFAULT_SCRIPT,
     on_step: Callable[[str], None] | None = None,
     memory: Any = None,
-) -> DemoReport:
+    llm: Any = _FROM_SETTINGS,
+    settings: Any = None,
+) -> tuple[list[FaultRun], dict[str, int]]:
+    """Ingestion under a supervisor while ``script``'s faults strike one after
+    another: for each, land a batch, inject, run, let the agents handle it,
+    then heal it, resume and ingest the backlog. Returns each fault's run and
+    the data accounting over every run. ``llm`` is a diagnosis engine or
+    None; by default the workspace settings choose it."""
     from agents import AgentSettings, supervisor
     from evals.faults import high_res_sample_schema, make_fault
     from pipelines.ingestion import ingestion_job, make_sample_dataset
@@ -81,7 +106,7 @@ def run_demo(
     schema.parent.mkdir(parents=True, exist_ok=True)
     schema.write_text(high_res_sample_schema(), encoding="utf-8")
     job = ingestion_job(dataset, str(landing), schema_path=schema)
-    report = DemoReport()
+    runs: list[FaultRun] = []
     batch = 0
 
     def land() -> None:
@@ -89,8 +114,9 @@ def run_demo(
         make_sample_dataset(landing / f"batch-{batch:02d}", n_images=16, n_audio=2, n_text=3, seed=100 + batch)
         batch += 1
 
-    settings = AgentSettings(validate_poll_s=0.2, validate_timeout_s=10)
-    with supervisor(rt, [job], memory=memory, settings=settings) as sup:
+    settings = settings or AgentSettings(validate_poll_s=0.2, validate_timeout_s=10)
+    extra = {} if llm is _FROM_SETTINGS else {"llm": llm}
+    with supervisor(rt, [job], memory=memory, settings=settings, **extra) as sup:
         rt.configs.set("ingestion", dataset, _model(), {"retry_backoff_s": 0.05}, actor="demo", reason="fast retries")
         land()
         say("clean run")
@@ -100,37 +126,59 @@ def run_demo(
             fault = make_fault(name)
             land()
             say(f"injecting {name}")
+            run = FaultRun(name=name, fault=fault, injected_at=datetime.now(UTC))
             if fault.between_runs:
                 job.run(rt)
+                run.injected_at = datetime.now(UTC)
                 fault.apply(job, rt)
             else:
                 fault.apply(job, rt)
                 job.run(rt)
-            opened = sup.cycle()
-            for row in opened:
-                report.incidents.append(
-                    {
-                        "fault": name,
-                        "incident_id": row.id,
-                        "root_cause": row.root_cause,
-                        "decision": (row.diagnosis or {}) and sup.store.get(row.id).decision,
-                        "playbook": row.playbook,
-                        "status": _STATUS.get(row.status, "failed"),
-                        "seconds_to_resolve": row.seconds_to_resolve,
-                    }
-                )
-            if not opened:
-                report.incidents.append(
-                    {"fault": name, "incident_id": None, "root_cause": None, "decision": None, "playbook": None,
-                     "status": "undetected", "seconds_to_resolve": None}
-                )
+            for row in sup.cycle():
+                values = sup.graph.get_state({"configurable": {"thread_id": row.id}}).values or {}
+                tried = list(values.get("tried") or [])
+                run.incidents.append(sup.store.get(row.id))
+                run.first_decisions[row.id] = values.get("first_decision")
+                run.first_playbooks[row.id] = tried[0] if tried else values.get("playbook")
+                run.audit.extend(sup.guardrails.audit.entries(row.id, limit=1000))
+            runs.append(run)
             # The on-call engineer's part: the fault's cause goes away, a paused
             # pipeline is let go again, and the backlog is ingested.
             fault.heal()
             rt.control.resume("ingestion", dataset, by="on-call", reason=f"after {name}")
             job.run(rt)
             sup.cycle()
-    report.accounting = _accounting(rt, dataset, landing)
+    return runs, _accounting(rt, dataset, landing)
+
+
+def run_demo(
+    rt: Runtime,
+    *,
+    dataset: str = "demo",
+    script: tuple[str, ...] = DEFAULT_SCRIPT,
+    on_step: Callable[[str], None] | None = None,
+    memory: Any = None,
+) -> DemoReport:
+    runs, accounting = supervise_faults(rt, dataset=dataset, script=script, on_step=on_step, memory=memory)
+    report = DemoReport(accounting=accounting)
+    for run in runs:
+        for row in run.incidents:
+            report.incidents.append(
+                {
+                    "fault": run.name,
+                    "incident_id": row.id,
+                    "root_cause": row.root_cause,
+                    "decision": row.decision if row.diagnosis else None,
+                    "playbook": row.playbook,
+                    "status": _STATUS.get(row.status, "failed"),
+                    "seconds_to_resolve": row.seconds_to_resolve,
+                }
+            )
+        if not run.incidents:
+            report.incidents.append(
+                {"fault": run.name, "incident_id": None, "root_cause": None, "decision": None, "playbook": None,
+                 "status": "undetected", "seconds_to_resolve": None}
+            )
     return report
 
 

@@ -13,6 +13,7 @@ from tools._base import (
     ToolStatus,
 )
 from tools._catalog import ACTION_TOOLS, OBSERVE_TOOLS, TOOLS, tool
+from tools._replay import ReplayBackend, ReplayCase, playbook_of_key
 from tools._signals import Signal, SignalKind
 from tools._toolbox import ActionOutcome, ToolBox
 
@@ -26,6 +27,8 @@ __all__ = [
     "Backend",
     "InverseStep",
     "ObserveTool",
+    "ReplayBackend",
+    "ReplayCase",
     "Signal",
     "SignalKind",
     "Tool",
@@ -33,5 +36,6 @@ __all__ = [
     "ToolCall",
     "ToolResult",
     "ToolStatus",
+    "playbook_of_key",
     "tool",
 ]

@@ -20,12 +20,13 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from app.cli import _chaos, _data, _demo, _ops
+    from app.cli import _chaos, _data, _demo, _eval, _ops
 
     _data.register(app)
     _demo.register(app)
     _ops.register(app)
     _chaos.register(app)
+    _eval.register(app)
 
 
 def main() -> None:
