@@ -100,10 +100,10 @@ def open_checkpointer(settings: Settings) -> Iterator[BaseCheckpointSaver]:
 
     path = Path(settings.home) / "checkpoints.db"
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(str(path), check_same_thread=False)
+    lite = sqlite3.connect(str(path), check_same_thread=False)
     try:
-        saver = SqliteSaver(conn)
-        saver.setup()
-        yield saver
+        sqlite_saver = SqliteSaver(lite)
+        sqlite_saver.setup()
+        yield sqlite_saver
     finally:
-        conn.close()
+        lite.close()

@@ -12,7 +12,7 @@ from langgraph.types import interrupt
 from agents._monitor import symptoms
 from agents._state import AgentContext, IncidentState
 from app.errors import PlaybookError
-from app.taxonomy import Decision, IncidentStatus, Outcome, RootCause
+from app.taxonomy import Decision, IncidentStatus, Outcome, Pipeline, RootCause
 from tools import ACTION_TOOLS, Signal, ToolStatus
 
 __all__ = ["act", "validate", "approval", "escalate", "learn"]
@@ -239,7 +239,7 @@ def _remember(state: IncidentState, ctx: AgentContext, status: str, seconds: flo
     ctx.memory.record(
         IncidentRecord(
             id=state["incident_id"],
-            pipeline=state["pipeline"],
+            pipeline=Pipeline(state["pipeline"]),
             opened_at=datetime.fromisoformat(state["opened_at"]),
             title=f"{diag.get('root_cause', 'unknown')} in {state['pipeline']}",
             symptoms=incident_query(signals),

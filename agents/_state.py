@@ -53,14 +53,14 @@ class IncidentState(TypedDict, total=False):
 class AgentSettings(BaseModel):
     """Thresholds of the monitor and the gate, and the validation loop."""
 
-    quarantine_ratio_alert: float = Field(0.3, ge=0, le=1, description="A run quarantining more opens an incident.")
-    duplicate_ratio_alert: float = Field(0.5, ge=0, le=1, description="A run with more duplicates opens one.")
-    join_window_s: float = Field(600, ge=0, description="Symptoms within this window join the open incident.")
-    min_confidence: float = Field(0.55, ge=0, le=1, description="Below this an auto-fix needs approval.")
-    min_success_rate: float = Field(0.5, ge=0, le=1, description="Playbooks failing more on similar incidents need approval.")
-    max_playbooks: int = Field(2, ge=1, le=5, description="Candidate playbooks tried before escalating.")
-    validate_poll_s: float = Field(1.0, gt=0)
-    validate_timeout_s: float = Field(30.0, gt=0, description="Upper bound on any playbook's validation window.")
+    quarantine_ratio_alert: float = Field(default=0.3, ge=0, le=1, description="A run quarantining more opens an incident.")
+    duplicate_ratio_alert: float = Field(default=0.5, ge=0, le=1, description="A run with more duplicates opens one.")
+    join_window_s: float = Field(default=600, ge=0, description="Symptoms within this window join the open incident.")
+    min_confidence: float = Field(default=0.55, ge=0, le=1, description="Below this an auto-fix needs approval.")
+    min_success_rate: float = Field(default=0.5, ge=0, le=1, description="Playbooks failing more on similar incidents need approval.")
+    max_playbooks: int = Field(default=2, ge=1, le=5, description="Candidate playbooks tried before escalating.")
+    validate_poll_s: float = Field(default=1.0, gt=0)
+    validate_timeout_s: float = Field(default=30.0, gt=0, description="Upper bound on any playbook's validation window.")
 
 
 class Clock(Protocol):

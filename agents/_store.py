@@ -102,7 +102,7 @@ class IncidentStore:
         row = self.get(incident_id)
         self.update(incident_id, signals=[*row.signals, *signals])
 
-    def list(self, *, status: str | None = None, limit: int = 100) -> list[IncidentRow]:
+    def recent(self, *, status: str | None = None, limit: int = 100) -> list[IncidentRow]:
         q = select(IncidentRow)
         if status == "open":
             q = q.where(col(IncidentRow.status).in_(OPEN_STATUSES))

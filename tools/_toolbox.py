@@ -84,7 +84,7 @@ class ToolBox:
             parsed = cls.args_model.model_validate(args)
         except ValidationError as exc:
             return ActionOutcome(ToolResult.fail(name, _one_line(exc)), None, None)
-        pipeline = str(parsed.pipeline)
+        pipeline = str(parsed.model_dump()["pipeline"])
         change = tool.config_change(parsed)
         old_value = None
         if change is not None:

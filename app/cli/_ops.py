@@ -35,7 +35,7 @@ def incidents_list(
     from agents import IncidentStore
 
     rt = open_runtime()
-    rows = IncidentStore(rt.engine).list(status=status, limit=limit)
+    rows = IncidentStore(rt.engine).recent(status=status, limit=limit)
     if json_out:
         print_json([_row_dict(r) for r in rows])
         return

@@ -31,7 +31,7 @@ from pipelines.runtime import (
 
 __all__ = ["IngestionConfig", "IngestionPipeline", "SAMPLE_SCHEMA"]
 
-_EXT = {"image": {"PNG": ".png", "JPEG": ".jpg"}, "audio": ".wav", "text": ".txt"}
+_EXT = {"PNG": ".png", "JPEG": ".jpg", "audio": ".wav", "text": ".txt"}
 
 SAMPLE_SCHEMA = pa.schema(
     [
@@ -63,7 +63,7 @@ class IngestionConfig(PipelineConfig):
 
 class IngestionPipeline:
     name = "ingestion"
-    config_model = IngestionConfig
+    config_model: type[PipelineConfig] = IngestionConfig
 
     def __init__(self, schema: DatasetSchema) -> None:
         self.schema = schema
@@ -89,7 +89,7 @@ class IngestionPipeline:
                     SampleRow.dataset == ctx.dataset, col(SampleRow.phash).is_not(None)
                 )
             )
-            index.add_many((sid, to_unsigned(ph)) for sid, ph in rows)
+            index.add_many((sid, to_unsigned(ph)) for sid, ph in rows if ph is not None)
         ctx.state["index"] = index
 
     # -- stages ------------------------------------------------------------
@@ -143,9 +143,7 @@ class IngestionPipeline:
 
     def _store(self, item: Item, ctx: StageContext) -> None:
         info = item.fields["info"]
-        ext = _EXT.get(info.modality, "")
-        if isinstance(ext, dict):
-            ext = ext.get(getattr(info, "format", "") or "", "")
+        ext = _EXT.get(info.format if isinstance(info, ImageInfo) else info.modality, "")
         item.fields["uri"] = ctx.runtime.objects.put(item.record.data, ext=ext)
         item.accept(item.fields["sample_id"])
 

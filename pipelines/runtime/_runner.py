@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel
@@ -215,7 +216,7 @@ class Runner:
                     if pool is not None:
                         pool.shutdown(wait=True)
                     pool, pool_size = ThreadPoolExecutor(max_workers=cfg.workers), cfg.workers
-                records = self._retrying("read", ctx, lambda n=cfg.batch_size: source.read(n))
+                records = self._retrying("read", ctx, partial(source.read, cfg.batch_size))
                 if not records:
                     break
                 items = [Item.of(r) for r in records]
@@ -281,7 +282,7 @@ class Runner:
 
     def _run_stages(self, items: list[Item], ctx: StageContext, pool: ThreadPoolExecutor | None) -> None:
         for stage in self.spec.stages():
-            self._retrying(stage.name, ctx, lambda st=stage: self._run_stage(st, items, ctx, pool))
+            self._retrying(stage.name, ctx, partial(self._run_stage, stage, items, ctx, pool))
 
     def _retrying(self, stage: str, ctx: StageContext, fn: Callable[[], T]) -> T:
         """Call ``fn`` with the config's retries and exponential backoff; after
