@@ -44,6 +44,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--images", type=int, default=3000)
     ap.add_argument("--fmt", choices=["png", "jpeg"], default="jpeg")
+    ap.add_argument("--repeat", type=int, default=2, help="Alternate both sides this many times; best of each.")
     args = ap.parse_args()
     console = Console()
     configure_logging("console", "WARNING")
@@ -54,14 +55,18 @@ def main() -> None:
         # Warm the page cache so neither side pays for the first read.
         for f in files:
             f.read_bytes()
-        bare_s = bare_loop(files, root / "bare")
-        rt = Runtime.open(load_settings(home=root / "ws"))
-        t0 = time.perf_counter()
-        summary = ingest(rt, str(root / "images"), "bench")
-        pipe_s = time.perf_counter() - t0
-        rt.close()
+        bare_times, pipe_times = [], []
+        for i in range(args.repeat):
+            # Alternate the two sides so that background load hits both alike.
+            bare_times.append(bare_loop(files, root / f"bare{i}"))
+            rt = Runtime.open(load_settings(home=root / f"ws{i}"))
+            t0 = time.perf_counter()
+            summary = ingest(rt, str(root / "images"), "bench")
+            pipe_times.append(time.perf_counter() - t0)
+            rt.close()
+        bare_s, pipe_s = min(bare_times), min(pipe_times)
     assert summary.read == args.images, summary
-    table = Table(title=f"Ingestion of {args.images} images ({args.fmt}, 256x256)")
+    table = Table(title=f"Ingestion of {args.images} images ({args.fmt}, 256x256), best of {args.repeat}")
     for col in ("path", "seconds", "images/s", "ratio"):
         table.add_column(col)
     table.add_row("bare loop (decode + sha256 + pHash + write)", f"{bare_s:.2f}", f"{args.images / bare_s:.0f}", "1.00")

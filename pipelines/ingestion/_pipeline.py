@@ -202,8 +202,10 @@ class IngestionPipeline:
         warm = ctx.state.get("warm")
         if warm is not None:
             warm.join()
+        table_cols = SampleRow.__table__.columns  # type: ignore[attr-defined]
         with Session(rt.engine) as s:
-            rows = list(s.exec(select(SampleRow).where(SampleRow.run_id == ctx.run_id)))
+            # Plain rows, not ORM objects: building a model costs more than the row.
+            rows = list(s.execute(select(*table_cols).where(table_cols.run_id == ctx.run_id)).mappings())
         if not rows:
             return None
         table = pa.Table.from_pylist([_sample_record(r) for r in rows], schema=SAMPLE_SCHEMA)
@@ -224,19 +226,19 @@ def _closest(*hits: tuple[str, int] | None) -> tuple[str, int] | None:
     return min(found, key=lambda h: h[1]) if found else None
 
 
-def _sample_record(r: SampleRow) -> dict[str, Any]:
+def _sample_record(r: Any) -> dict[str, Any]:
     return {
-        "sample_id": r.sample_id,
-        "dataset": r.dataset,
-        "source": r.source,
-        "uri": r.uri,
-        "modality": r.modality,
-        "sha256": r.sha256,
-        "phash": r.phash,
-        "phash_hex": None if r.phash is None else to_hex(to_unsigned(r.phash)),
-        "quality_score": r.quality,
-        "size_bytes": r.size_bytes,
-        "metadata": json.dumps(r.meta, sort_keys=True, default=str),
-        "run_id": r.run_id,
-        "ingested_at": r.created_at or utcnow(),
+        "sample_id": r["sample_id"],
+        "dataset": r["dataset"],
+        "source": r["source"],
+        "uri": r["uri"],
+        "modality": r["modality"],
+        "sha256": r["sha256"],
+        "phash": r["phash"],
+        "phash_hex": None if r["phash"] is None else to_hex(to_unsigned(r["phash"])),
+        "quality_score": r["quality"],
+        "size_bytes": r["size_bytes"],
+        "metadata": json.dumps(r["meta"], sort_keys=True, default=str),
+        "run_id": r["run_id"],
+        "ingested_at": r["created_at"] or utcnow(),
     }
