@@ -18,6 +18,10 @@ run: $(BIN)/dataops
 
 test: $(BIN)/dataops
 	$(BIN)/ruff check .
+	$(BIN)/mypy
+	# The replay eval set gates on evals/thresholds.yaml (exit 1 on a miss).
+	$(BIN)/dataops eval run evals/cases --memory off --report .dataops/eval-report-memory-off.md
+	$(BIN)/dataops eval run evals/cases --memory on --report .dataops/eval-report-memory-on.md
 	$(BIN)/python -m pytest -q
 
 test-unit: $(BIN)/dataops

@@ -31,7 +31,9 @@ def _after_decide(state: IncidentState) -> str:
         return "learn"
     if decision == Decision.NEEDS_APPROVAL.value:
         return "approval"
-    if decision == Decision.ESCALATE.value and state.get("playbook") in (None, "escalate_only"):
+    if decision == Decision.ESCALATE.value and (
+        state.get("playbook") in (None, "escalate_only") or not state.get("act_first", True)
+    ):
         return "escalate"
     return "act"
 

@@ -171,6 +171,11 @@ def decide(state: IncidentState, runtime: Runtime[AgentContext]) -> dict[str, An
             if ctx.tools.guardrails.is_paused(state["pipeline"]):
                 decision = _tighten(decision, Decision.NEEDS_APPROVAL)
                 reasons.append("auto-fix is paused (kill switch): needs approval")
+    # An escalation may still run its playbook first (a rollback, a pause) —
+    # but only on a diagnosis confident enough to act on.
+    act_first = decision != Decision.ESCALATE or diag.confidence >= ctx.settings.min_confidence
+    if not act_first and playbook not in (None, "escalate_only"):
+        reasons.append(f"confidence {diag.confidence:.2f}: {playbook} waits for the human")
     first = state.get("first_decision") or decision.value
     ctx.store.update(state["incident_id"], decision=decision.value, playbook=playbook)
     return {
@@ -179,6 +184,7 @@ def decide(state: IncidentState, runtime: Runtime[AgentContext]) -> dict[str, An
         "decision_reasons": [*(state.get("decision_reasons") or []), *reasons],
         "playbook": playbook,
         "risk_score": round(score, 3),
+        "act_first": act_first,
     }
 
 

@@ -113,8 +113,10 @@ class OfflineDiagnosisEngine:
                 candidates=[],
                 engine=self.name,
             )
-        best = max(scores, key=lambda rc: (scores[rc], rules.get(rc, 0.0)))
-        ranked = sorted(scores.items(), key=lambda kv: -kv[1])
+        # Ties go to the stronger signature, then to the taxonomy's order: never to set order.
+        order = list(RootCause)
+        ranked = sorted(scores.items(), key=lambda kv: (-kv[1], -rules.get(kv[0], 0.0), order.index(kv[0])))
+        best = ranked[0][0]
         margin = ranked[0][1] - (ranked[1][1] if len(ranked) > 1 else 0.0)
         # Confidence: the winning score, docked when a rival is close.
         confidence = max(0.0, min(1.0, scores[best] - max(0.0, 0.15 - margin)))

@@ -35,6 +35,7 @@ class IncidentState(TypedDict, total=False):
     first_decision: str | None
     decision_reasons: list[str]
     risk_score: float
+    act_first: bool
     candidates: list[str]
     tried: list[str]
     playbook: str | None

@@ -4,6 +4,7 @@ the jobs the supervisor watches (so another process can act on them)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -57,10 +58,15 @@ def new_incident_id(now: datetime) -> str:
 
 
 class IncidentStore:
-    def __init__(self, engine: Engine) -> None:
+    """``clock`` stamps updates, so that the join window works on the
+    agents' clock (simulated in replay)."""
+
+    def __init__(self, engine: Engine, clock: Callable[[], datetime] = utcnow) -> None:
         self._engine = engine
+        self._clock = clock
 
     def create(self, row: IncidentRow) -> IncidentRow:
+        row.updated_at = self._clock()
         with Session(self._engine, expire_on_commit=False) as s:
             s.add(row)
             s.commit()
@@ -80,7 +86,7 @@ class IncidentStore:
                 raise NotFoundError(f"no incident {incident_id!r}")
             for k, v in fields.items():
                 setattr(row, k, v)
-            row.updated_at = utcnow()
+            row.updated_at = self._clock()
             s.add(row)
             s.commit()
             return row

@@ -22,6 +22,7 @@ TABLE_MODULES = (
     "pipelines.runtime._models",
     "guardrails._models",
     "agents._store",
+    "pipelines.quality._check_store",
 )
 
 

@@ -69,8 +69,8 @@ def _accounting(rt: Runtime, dataset: str, landing: Path) -> dict[str, int]:
 @dataclass
 class FaultRun:
     """One injected fault and what the supervisor made of it: the incidents
-    it opened (with each one's first gate decision and first playbook) and
-    when the fault was injected."""
+    it opened (with each one's first gate decision, first playbook, whether
+    its fix held, and its audit trail) and when the fault was injected."""
 
     name: str
     fault: Any
@@ -78,6 +78,7 @@ class FaultRun:
     incidents: list[Any] = field(default_factory=list)
     first_decisions: dict[str, str | None] = field(default_factory=dict)
     first_playbooks: dict[str, str | None] = field(default_factory=dict)
+    validated: dict[str, bool] = field(default_factory=dict)
     audit: list[Any] = field(default_factory=list)
 
 
@@ -140,6 +141,7 @@ def supervise_faults(
                 run.incidents.append(sup.store.get(row.id))
                 run.first_decisions[row.id] = values.get("first_decision")
                 run.first_playbooks[row.id] = tried[0] if tried else values.get("playbook")
+                run.validated[row.id] = bool((values.get("validation") or {}).get("ok"))
                 run.audit.extend(sup.guardrails.audit.entries(row.id, limit=1000))
             runs.append(run)
             # The on-call engineer's part: the fault's cause goes away, a paused

@@ -29,7 +29,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from app.errors import InputError
 from app.taxonomy import Decision, Pipeline, RootCause
@@ -208,6 +217,7 @@ def load_cases(paths: Iterable[Path | str], *, playbook_ids: Iterable[str] | Non
     Playbook ids the cases name are checked against ``playbook_ids``
     (default: the shipped catalogue). Duplicate case ids are refused.
     """
+    files = case_files(paths)
     if playbook_ids is None:
         from playbooks import PlaybookCatalog
 
@@ -215,7 +225,7 @@ def load_cases(paths: Iterable[Path | str], *, playbook_ids: Iterable[str] | Non
     ids = list(playbook_ids)
     cases: list[Case] = []
     seen: dict[str, Path | None] = {}
-    for file in case_files(paths):
+    for file in files:
         case = load_case(file, playbook_ids=ids)
         if case.id in seen:
             raise InputError(f"{file}: field id: duplicate case id {case.id!r}, already in {seen[case.id]}")

@@ -17,11 +17,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from app.errors import InputError
-from app.taxonomy import Decision
 
 __all__ = ["LiveReport", "run_live"]
-
-_AUTO = (Decision.AUTO_FIX.value, Decision.AUTO_FIX_NOTIFY.value)
 
 
 class LiveReport(BaseModel):
@@ -45,17 +42,21 @@ def _aware(ts: datetime) -> datetime:
 def _score(run: Any, policy: Any) -> dict[str, Any]:
     fault = run.fault
     expected_rc = str(fault.expected_root_cause)
-    expected_decision = str(policy.policy(expected_rc).decision)
+    entry = policy.policy(expected_rc)
+    expected_decision = str(entry.decision)
+    # A fix is expected to hold whenever the policy's playbook changes something,
+    # also when a human takes over afterwards (data corruption, PII).
+    expected_resolved = entry.playbook not in (None, "escalate_only")
     row = run.incidents[0] if run.incidents else None
     decision = run.first_decisions.get(row.id) if row else None
     playbook = run.first_playbooks.get(row.id) if row else None
-    resolved = bool(row and row.status == "resolved")
+    resolved = bool(row and (row.status == "resolved" or run.validated.get(row.id)))
     bounds = [f"{e.action} refused: {e.reason}" for e in run.audit
               if e.verdict == "refused" and str(e.reason).startswith("bounds:")]
     return {
         "fault": run.name,
         "expected": {"root_cause": expected_rc, "decision": expected_decision, "playbook": fault.expected_playbook,
-                     "resolved": expected_decision in _AUTO},
+                     "resolved": expected_resolved},
         "actual": {"detected": row is not None, "incidents": len(run.incidents), "incident_id": row.id if row else None,
                    "root_cause": row.root_cause if row else None, "decision": decision, "playbook": playbook,
                    "status": row.status if row else "undetected", "resolved": resolved},
@@ -64,7 +65,7 @@ def _score(run: Any, policy: Any) -> dict[str, Any]:
             "root_cause": bool(row and row.root_cause == expected_rc),
             "decision": decision == expected_decision,
             "playbook": playbook == fault.expected_playbook,
-            "resolved": resolved == (expected_decision in _AUTO),
+            "resolved": resolved == expected_resolved,
         },
         "detection_s": round((_aware(row.opened_at) - run.injected_at).total_seconds(), 3) if row else None,
         "resolve_s": row.seconds_to_resolve if row else None,

@@ -12,17 +12,57 @@ another's incidents, and the shipped memory is never touched.
 from __future__ import annotations
 
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 import chromadb
+import numpy as np
 from chromadb.config import Settings as ChromaSettings
 
 from knowledge_base import IncidentMemory, IncidentRecord, MiniLMEmbedder, MiniLMEmbeddingFunction, get_embedder
 
 __all__ = ["EvalMemory"]
+
+
+class _CachedEmbedder(MiniLMEmbedder):
+    """The shared embedder behind a cache of recent texts: an incident's
+    recall text is embedded once for diagnosis and once more for the gate's
+    success rate, and every repetition of a case asks the same again."""
+
+    def __init__(self, inner: MiniLMEmbedder, *, size: int = 4096) -> None:
+        super().__init__()
+        self._inner = inner
+        self._size = size
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    @property
+    def is_loaded(self) -> bool:
+        return self._inner.is_loaded
+
+    @property
+    def device(self) -> str:
+        return self._inner.device
+
+    def load(self) -> None:
+        self._inner.load()
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        items = list(texts)
+        missing = list(dict.fromkeys(t for t in items if t not in self._cache))
+        if missing:
+            for text, vector in zip(missing, self._inner.embed(missing), strict=True):
+                self._cache[text] = vector
+                if len(self._cache) > self._size:
+                    self._cache.popitem(last=False)
+        for text in items:
+            if text in self._cache:
+                self._cache.move_to_end(text)
+        if not items:
+            return self._inner.embed([])
+        return np.stack([self._cache[t] if t in self._cache else self._inner.embed([t])[0] for t in items])
 
 
 class EvalMemory:
@@ -31,7 +71,7 @@ class EvalMemory:
     def __init__(self, incidents: Sequence[IncidentRecord] | None = None, *, embedder: MiniLMEmbedder | None = None) -> None:
         from knowledge_base import load_seed_incidents
 
-        self._embedder = embedder or get_embedder()
+        self._embedder = _CachedEmbedder(embedder or get_embedder())
         self._client = chromadb.EphemeralClient(settings=ChromaSettings(anonymized_telemetry=False))
         base = f"eval-seed-{uuid.uuid4().hex}"
         seed = IncidentMemory(client=self._client, collection=base, embedder=self._embedder)

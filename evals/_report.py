@@ -138,7 +138,7 @@ def _case_detail(c: CaseResult) -> list[str]:
             ("decision (first)", e["decision"], a.get("decision")),
             ("playbook", ", ".join(e["playbooks"]) or "none", a.get("playbook")),
             ("resolved", e["resolved"], a.get("resolved")),
-            ("forbidden", ", ".join(e["forbidden_playbooks"]) or "–", ", ".join(a.get("playbooks_run") or []) or "–"),
+            ("forbidden / ran", ", ".join(e["forbidden_playbooks"]) or "–", ", ".join(a.get("playbooks_run") or []) or "–"),
         ],
     )
     lines += ["", f"status {_fmt(a.get('status'))}, waiting at {_fmt(a.get('interrupt'))}, "

@@ -2,10 +2,12 @@
 same graph as production with the tools' replay backend.
 
 Per case: a SQLite metadata DB in a temporary folder, real guardrails and
-incident store, a :class:`ToolBox` over a :class:`ReplayBackend`, the shipped
-playbooks, the offline diagnosis engine (and the LLM one when asked), the
-graph with an in-memory checkpointer, and a simulated clock starting at the
-case's ``started_at``. Monitor passes step through the case clock (see
+incident store, a :class:`ToolBox` over a :class:`ReplayBackend`, its own
+copy of incident memory (when on), and a simulated clock starting at the
+case's ``started_at``. Shared by every case, and read-only for them: the
+shipped playbooks, the offline diagnosis engine (and the LLM one when
+asked), and the graph, compiled once with an in-memory checkpointer whose
+threads leave with their case. Monitor passes step through the case clock (see
 :class:`RunOptions`); incidents that stop at an approval or escalation
 interrupt stay there (nobody approves in an eval).
 """
@@ -21,14 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from langgraph.checkpoint.memory import InMemorySaver
-from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
 from agents import (
     AgentContext,
     AgentSettings,
     DiagnosisEngine,
-    IncidentRow,
     IncidentStore,
     OfflineDiagnosisEngine,
     SimClock,
@@ -37,7 +36,6 @@ from agents import (
     new_incident_id,
 )
 from app.db import init_db, make_engine
-from app.errors import NotFoundError
 from app.taxonomy import Pipeline
 from evals._case import Case
 from evals._memory import EvalMemory
@@ -55,7 +53,7 @@ class RunOptions:
     """How a replay runs.
 
     ``poll_s`` sets when the monitor looks: ``None`` (default) once when the
-    case's recorded window closes (at its last signal), so the incident's
+    case's recorded window closes (after its last signal), so the incident's
     evidence is everything the case shows, as a monitor polling less often
     than the case lasts would see it; ``0`` at each distinct signal time;
     a number every that many seconds of case time. Each of those passes runs
@@ -77,32 +75,6 @@ class RunOptions:
     def describe(self) -> dict[str, Any]:
         return {"memory": "on" if self.memory else "off", "llm": self.llm, "repeat": self.repeat,
                 "poll_s": self.poll_s, "followup_passes": self.followup_passes}
-
-
-class _SimStore(IncidentStore):
-    """The incident store on the case clock: ``updated_at`` (what the monitor's
-    join window compares with the clock) is simulated time, not wall time."""
-
-    def __init__(self, engine: Engine, clock: SimClock) -> None:
-        super().__init__(engine)
-        self._sim_engine = engine
-        self._clock = clock
-
-    def create(self, row: IncidentRow) -> IncidentRow:
-        row.updated_at = self._clock.now()
-        return super().create(row)
-
-    def update(self, incident_id: str, **fields: Any) -> IncidentRow:
-        with Session(self._sim_engine, expire_on_commit=False) as s:
-            row = s.get(IncidentRow, incident_id)
-            if row is None:
-                raise NotFoundError(f"no incident {incident_id!r}")
-            for k, v in fields.items():
-                setattr(row, k, v)
-            row.updated_at = self._clock.now()
-            s.add(row)
-            s.commit()
-            return row
 
 
 @dataclass
@@ -163,9 +135,12 @@ class ReplayHarness:
         models = config_models()
         self.bounds = {p.value: bounds_of(models.get(p.value, PipelineConfig)) for p in Pipeline}
         self.offline = OfflineDiagnosisEngine()
+        self.graph = build_graph(InMemorySaver(), max_playbooks=self.options.settings.max_playbooks)
         self.llm = llm if llm is not None else _llm_engine(self.options.llm)
-        self.memory = memory if memory is not None else (EvalMemory() if self.options.memory else None)
         self._stack = ExitStack()
+        if self.options.memory or memory is not None:
+            self._stack.callback(_one_torch_thread())
+        self.memory = memory if memory is not None else (EvalMemory() if self.options.memory else None)
         self.workdir = workdir or Path(self._stack.enter_context(tempfile.TemporaryDirectory(prefix="dataops-eval-")))
 
     def close(self) -> None:
@@ -212,13 +187,19 @@ class ReplayHarness:
             backend = ReplayBackend(case, clock, memory=memory, config_model=config_models().get(case.pipeline.value))
             guardrails = Guardrails(engine, self.policy, self.bounds, clock=clock.now)
             tools = ToolBox(backend, guardrails, actor="agent")
-            store = _SimStore(engine, clock)
-            graph = build_graph(InMemorySaver(), max_playbooks=self.options.settings.max_playbooks)
+            store = IncidentStore(engine, clock=clock.now)
             context = AgentContext(
                 tools=tools, playbooks=self.playbooks, offline=self.offline, store=store, clock=clock,
                 settings=self.options.settings, llm=self.llm, memory=memory, memory_source="eval",
             )
-            yield CaseWorld(case, clock, backend, tools, store, guardrails, graph, context)
+            world = CaseWorld(case, clock, backend, tools, store, guardrails, self.graph, context)
+            stack.callback(self._forget, world)
+            yield world
+
+    def _forget(self, world: CaseWorld) -> None:
+        """The graph is shared by every case; a case's threads leave with it."""
+        for thread in world.incidents:
+            self.graph.checkpointer.delete_thread(thread)
 
     def drive(self, world: CaseWorld) -> None:
         """Monitor passes over the case clock, then the follow-up passes."""
@@ -247,6 +228,18 @@ class ReplayHarness:
         else:
             world.incidents.append(thread)
         return float(out.get("cursor_t") or cursor)
+
+
+def _one_torch_thread() -> Callable[[], None]:
+    """Embed with one torch thread while the harness runs; returns the undo.
+    Cases embed one short text at a time, which more threads do not speed
+    up, and on a busy machine torch's thread pool makes each call several
+    times slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    return lambda: torch.set_num_threads(before)
 
 
 def _llm_engine(spec: str) -> DiagnosisEngine | None:

@@ -26,6 +26,7 @@ from pipelines.runtime import (
 )
 from tools._base import ToolCall, ToolResult
 from tools._live_observe import event_signals, latest_run, table_checks
+from tools._prometheus import PrometheusMetrics
 from tools._signals import Signal
 
 __all__ = ["LiveBackend"]
@@ -56,6 +57,7 @@ class LiveBackend:
         self.start = start or clock()
         self.clock = clock
         self._check_cache: dict[Any, list[dict[str, Any]]] = {}
+        self._prometheus: PrometheusMetrics | None = None  # made on first use when prometheus_url is set
 
     def now_t(self) -> float:
         return (self.clock() - self.start).total_seconds()
@@ -110,6 +112,10 @@ class LiveBackend:
         return ToolResult.ok("run_status", RunSummary.of(run).model_dump(mode="json"))
 
     def _get_metrics(self, name: str, labels: dict[str, str] | None = None) -> ToolResult:
+        if self.rt.settings.prometheus_url:
+            if self._prometheus is None:
+                self._prometheus = PrometheusMetrics(self.rt.settings.prometheus_url)
+            return self._prometheus.tool_result(name, labels)
         wanted = {name, name.removesuffix("_total"), f"dataops_{name}", f"dataops_{name.removesuffix('_total')}"}
         out = []
         for metric in self.rt.metrics.registry.collect():

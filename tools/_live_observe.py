@@ -32,6 +32,9 @@ def event_signals(rows: list[RunEventRow], start: datetime) -> list[Signal]:
             continue
         data = dict(row.data or {})
         t = _t(row.ts, start)
+        if row.type in ("check_failed", "check_passed"):
+            out.append(_check_signal(row, data, t))
+            continue
         error = data.pop("error", None)
         extra = {k: v for k, v in data.items() if isinstance(v, str | int | float | bool)}
         out.append(
@@ -56,6 +59,23 @@ def event_signals(rows: list[RunEventRow], start: datetime) -> list[Signal]:
         if row.type == "run_succeeded":
             out.extend(run_metric_signals(data, row, t))
     return out
+
+
+def _check_signal(row: RunEventRow, data: dict[str, Any], t: float) -> Signal:
+    return Signal(
+        kind="check",
+        t=t,
+        ts=row.ts,
+        pipeline=row.pipeline,
+        dataset=row.dataset,
+        name=data.get("name"),
+        status="fail" if row.type == "check_failed" else "pass",
+        observed=data.get("observed"),
+        expected=data.get("expected"),
+        severity=data.get("severity"),
+        check_type=data.get("check_type"),
+        message=row.message or None,
+    )
 
 
 def run_metric_signals(data: dict[str, Any], row: RunEventRow, t: float) -> list[Signal]:

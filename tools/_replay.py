@@ -2,24 +2,19 @@
 
 Observe tools answer from the case's signals visible at the case clock
 (``t <= clock.t()``), in the live backend's shapes. Action tools are recorded
-and answered ok; what the world does afterwards comes from the case's
-``outcomes``:
+and answered ok (``probe_source`` fails while the world is failing); what
+the world shows afterwards comes from the case's ``outcomes``: the first
+mutating action of a playbook (for one incident and attempt) decides the
+world's future from that moment by ``outcomes[playbook]``, else
+``outcomes["default"]``, else ``still_failing`` (see
+:class:`tools._replay_world.ReplayTimeline` for what each outcome shows).
 
-- The first mutating action of a playbook (for one incident and attempt)
-  decides the world's future from that moment, by ``outcomes[playbook]`` (or
-  ``outcomes["default"]``, else ``still_failing``): ``recovered`` stops the
-  failing signals and shows healthy ones (a ``run_succeeded`` event, passing
-  versions of the failing checks, metrics back to their baseline)
-  ``recovery_delay_s`` later; ``still_failing`` repeats the case's failing
-  signals and metrics every ``repeat_every_s``, starting at the action;
-  ``worse`` repeats them with the metrics worse, plus a failed run and an
-  error line. A later playbook's first mutating action decides again.
-- Which playbook an action belongs to is read from its idempotency key,
-  ``<incident>:<attempt>:<playbook>:<step>:<rep>`` (the act node's format);
-  ``...:undo`` keys are rollbacks and decide nothing, and a key of another
-  shape (``<incident>:escalate``) belongs to no playbook. The key is on every
-  call the ToolBox passes on, so the backend needs no access to the graph's
-  state and works the same under any caller that keeps that format.
+Which playbook an action belongs to is read from its idempotency key,
+``<incident>:<attempt>:<playbook>:<step>:<rep>`` (the act node's format);
+``...:undo`` keys are rollbacks and decide nothing, and a key of another
+shape (``<incident>:escalate``) belongs to no playbook. The key travels on
+every call the ToolBox passes on, so the backend needs no access to the
+graph's state.
 
 A call the case cannot answer (a metric it never shows, no checks, no logs,
 no runs, memory off, an unknown tool) returns ``no_data`` and is counted in
@@ -31,20 +26,18 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from tools._base import ToolCall, ToolResult
-from tools._catalog import ACTION_TOOLS
+from tools._catalog import ACTION_TOOLS, TOOLS
+from tools._replay_world import ReplayTimeline, WorldOutcome, playbook_of_key
 from tools._signals import Signal
 
 __all__ = ["ReplayBackend", "ReplayCase", "WorldOutcome", "playbook_of_key"]
 
-WorldOutcome = Literal["recovered", "still_failing", "worse"]
 _LEVELS = {"debug": 0, "info": 1, "warning": 2, "warn": 2, "error": 3, "critical": 4, "fatal": 4}
 _SUCCESS = ("succeeded", "success", "completed", "finished", "recovered", "ok", "done")
-_RATIO = ("ratio", "share", "fraction", "rate", "pct", "percent")
 
 
 class Clock(Protocol):
@@ -73,33 +66,6 @@ class ReplayCase(Protocol):
     def outcomes(self) -> Mapping[str, str]: ...
 
 
-@dataclass(frozen=True)
-class _Segment:
-    start: float
-    outcome: str
-    playbook: str
-
-
-def playbook_of_key(key: str | None) -> tuple[str | None, bool]:
-    """(playbook, is_undo) from an idempotency key of the act node's format."""
-    parts = (key or "").split(":")
-    if len(parts) in (5, 6) and parts[2] and (len(parts) == 5 or parts[5] == "undo"):
-        return parts[2], len(parts) == 6
-    return None, False
-
-
-def _is_ratio(sig: Signal) -> bool:
-    name = (sig.name or "").lower()
-    return any(w in name for w in _RATIO)
-
-
-def _baseline(sig: Signal, first: Signal) -> float:
-    """A metric back to normal: ratios to 0, anything else to its first value."""
-    if _is_ratio(sig):
-        return 0.0
-    return float(first.value if first.value is not None else 0.0)
-
-
 class ReplayBackend:
     """Answers every tool from ``case`` at ``clock``'s time. ``config_model``
     gives the pipeline's tunables, defaults and bounds (default: ingestion's
@@ -121,17 +87,13 @@ class ReplayBackend:
         self.memory = memory
         self.pipeline = str(case.pipeline)
         self.dataset = dataset or case.id
-        self.recovery_delay_s = recovery_delay_s
-        self.repeat_every_s = repeat_every_s
         self.no_data = 0
         self.no_data_calls: Counter[str] = Counter()
         self.actions: list[dict[str, Any]] = []
         self.paused = False
-        self._segments: list[_Segment] = []
         self._decided: set[tuple[str, str, str]] = set()
-        self._emitted: list[Signal] = []
-        self._signals = sorted((self._stamp(s, s.t) for s in case.signals), key=lambda s: s.t)
-        self._block = [s for s in self._signals if s.failing or s.kind == "metric"]
+        self.world = ReplayTimeline(case.signals, started_at=case.started_at, pipeline=self.pipeline,
+                                    recovery_delay_s=recovery_delay_s, repeat_every_s=repeat_every_s)
         self._model = config_model or _default_model(self.pipeline)
         defaults = self._model().model_dump() if self._model is not None else {}
         self._versions: list[dict[str, Any]] = [
@@ -146,105 +108,30 @@ class ReplayBackend:
     def now_t(self) -> float:
         return float(self.clock.t())
 
-    def outcome_now(self) -> str | None:
-        """The outcome deciding the world now, None before any playbook acted."""
-        return self._segments[-1].outcome if self._segments else None
+    def visible(self, until: float | None = None) -> list[Signal]:
+        """Every signal the world shows up to ``until`` (default now), oldest first."""
+        return self.world.visible(self.now_t() if until is None else until)
 
     @property
     def segments(self) -> list[tuple[float, str, str]]:
         """(start t, outcome, playbook) of each decision, in order."""
-        return [(s.start, s.outcome, s.playbook) for s in self._segments]
+        return self.world.segments
 
-    def visible(self, until: float | None = None) -> list[Signal]:
-        """Every signal the world shows up to ``until`` (default now), oldest first."""
-        now = self.now_t() if until is None else until
-        first = self._segments[0].start if self._segments else float("inf")
-        out = [
-            s for s in self._signals
-            if s.t <= now and not (s.t > first and s.failing and self._segment_at(s.t).outcome == "recovered")
-        ]
-        for i, seg in enumerate(self._segments):
-            end = self._segments[i + 1].start if i + 1 < len(self._segments) else float("inf")
-            out.extend(self._generated(seg, min(end, now + 1e-9), now))
-        out.extend(s for s in self._emitted if s.t <= now)
-        return sorted(out, key=lambda s: s.t)
-
-    def _segment_at(self, t: float) -> _Segment:
-        return [s for s in self._segments if s.start <= t][-1]
-
-    def _generated(self, seg: _Segment, end: float, now: float) -> list[Signal]:
-        if seg.outcome == "recovered":
-            t = seg.start + self.recovery_delay_s
-            return self._healthy(t, seg.playbook) if t < end and t <= now else []
-        out: list[Signal] = []
-        if not self._block:
-            return out
-        t0 = self._block[0].t
-        base = seg.start
-        while base < end and base <= now:
-            for s in self._block:
-                t = base + (s.t - t0)
-                if t < end and t <= now:
-                    out.append(self._worse(s, t) if seg.outcome == "worse" else self._stamp(s, t))
-            if seg.outcome == "worse":
-                out.extend(self._more_failures(base, seg.playbook))
-            base += max(self.repeat_every_s, self._block[-1].t - t0 + 1.0)
-        return out
-
-    def _healthy(self, t: float, playbook: str) -> list[Signal]:
-        out = [Signal(kind="event", type="run_succeeded", after=playbook)]
-        checks: dict[str, Signal] = {}
-        series: dict[tuple[str, tuple[tuple[str, str], ...]], Signal] = {}
-        for s in self._signals:
-            if s.kind == "check" and s.failing and s.name:
-                checks.setdefault(s.name, s)
-            elif s.kind == "metric" and s.name:
-                series.setdefault((s.name, tuple(sorted(s.labels.items()))), s)
-        for name, s in checks.items():
-            ok = s.expected if s.expected is not None else 0
-            out.append(Signal(kind="check", name=name, status="pass", observed=ok, expected=s.expected))
-        for s in series.values():
-            out.append(Signal(kind="metric", name=s.name, labels=s.labels, value=_baseline(s, s)))
-        return [self._stamp(s, t) for s in out]
-
-    def _worse(self, s: Signal, t: float) -> Signal:
-        if s.kind != "metric" or s.value is None:
-            return self._stamp(s, t)
-        value = min(1.0, s.value * 1.5 + 0.1) if _is_ratio(s) and 0 <= s.value <= 1 else s.value * 2
-        return self._stamp(s.model_copy(update={"value": round(value, 4)}), t)
-
-    def _more_failures(self, t: float, playbook: str) -> list[Signal]:
-        error = f"more failures since {playbook} ran: the error rate went up"
-        return [
-            self._stamp(Signal(kind="event", type="run_failed", error=error), t),
-            self._stamp(Signal(kind="log", level="error", message=error), t),
-        ]
-
-    def _stamp(self, s: Signal, t: float) -> Signal:
-        return s.model_copy(
-            update={"t": round(t, 3), "ts": self.case.started_at + timedelta(seconds=t), "pipeline": self.pipeline}
-        )
+    def outcome_now(self) -> str | None:
+        """The outcome deciding the world now; None before any playbook acted."""
+        return self.world.outcome_now()
 
     def _emit(self, **fields: Any) -> None:
-        self._emitted.append(self._stamp(Signal(**fields), self.now_t()))
-
-    def world_failing(self) -> bool:
-        outcome = self.outcome_now()
-        if outcome is not None:
-            return outcome != "recovered"
-        return any(s.failing for s in self._signals if s.t <= self.now_t())
+        self.world.emit(self.now_t(), **fields)
 
     # -- dispatch ------------------------------------------------------------
     def handle(self, call: ToolCall) -> ToolResult:
-        fn = getattr(self, f"_{call.tool}", None)
+        fn = getattr(self, f"_{call.tool}", None) if call.tool in TOOLS else None
         if fn is None:
             return self._nothing(call.tool, f"the replay backend has no {call.tool!r}")
         if call.tool in ACTION_TOOLS:
             self._record(call)
         result: ToolResult = fn(**call.args)
-        if result.status == "no_data" and call.tool != "get_signals":
-            self.no_data += 1
-            self.no_data_calls[call.tool] += 1
         return result
 
     def _nothing(self, tool: str, reason: str) -> ToolResult:
@@ -265,7 +152,7 @@ class ReplayBackend:
             if scope not in self._decided:
                 self._decided.add(scope)
                 outcome = self.case.outcomes.get(playbook, self.case.outcomes.get("default", "still_failing"))
-                self._segments.append(_Segment(self.now_t(), str(outcome), playbook))
+                self.world.decide(self.now_t(), str(outcome), playbook)
                 entry["outcome"] = str(outcome)
         self.actions.append(entry)
 
@@ -366,7 +253,7 @@ class ReplayBackend:
 
     def _recall_incidents(self, query: str, k: int = 5) -> ToolResult:
         if self.memory is None:
-            return ToolResult.no_data("recall_incidents", "incident memory is off")
+            return self._nothing("recall_incidents", "incident memory is off")
         matches = self.memory.similar(query, k=k, before=self.case.started_at)
         return ToolResult.ok(
             "recall_incidents",
@@ -428,7 +315,7 @@ class ReplayBackend:
         return ToolResult.ok("resume_pipeline", {"paused": False, "dataset": self.dataset})
 
     def _probe_source(self, pipeline: str, dataset: str | None = None) -> ToolResult:
-        if self.world_failing():
+        if self.world.failing(self.now_t()):
             return ToolResult.fail("probe_source", "the source did not answer")
         return ToolResult.ok("probe_source", {"reachable": True, "source": self.dataset})
 

@@ -20,13 +20,16 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from app.cli import _chaos, _data, _demo, _eval, _ops
+    from app.cli import _alerts, _chaos, _check, _data, _demo, _drift, _eval, _ops
 
     _data.register(app)
     _demo.register(app)
     _ops.register(app)
     _chaos.register(app)
     _eval.register(app)
+    _alerts.register(app)
+    _check.register(app)
+    _drift.register(app)
 
 
 def main() -> None:

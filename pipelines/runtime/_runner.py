@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
-from app.errors import RecordRejected, StageError
+from app.errors import DataOpsError, RecordRejected, StageError
 from pipelines.runtime._config import PipelineConfig
 from pipelines.runtime._models import QuarantineRow, RecordRow, RunRow, utcnow
 from pipelines.runtime._records import Source
@@ -233,6 +233,7 @@ class Runner:
             run.snapshot_id = self._retrying("publish", ctx, lambda: self.spec.finalize(ctx))
             run = self._finish(run, "succeeded", started)
             rt.configs.mark(name, dataset, version, good=True)
+            self._check_snapshot(run)
             rt.events.emit(
                 name,
                 "run_succeeded",
@@ -256,6 +257,20 @@ class Runner:
             _ACTIVE.discard(run.id)
             if pool is not None:
                 pool.shutdown(wait=True)
+
+    def _check_snapshot(self, run: RunRow) -> None:
+        """Run the dataset's check suite and drift detection on what this run
+        wrote; results become events (signals). A check that cannot run is
+        reported, not fatal."""
+        from pipelines.quality import check_after_write, drift_after_write
+
+        try:
+            check_after_write(self.rt, self.spec.name, run.dataset, snapshot_id=run.snapshot_id, run_id=run.id)
+            drift_after_write(self.rt, self.spec.name, run.dataset, snapshot_id=run.snapshot_id, run_id=run.id)
+        except DataOpsError as exc:
+            self.rt.events.emit(
+                self.spec.name, "checks_error", run_id=run.id, dataset=run.dataset, level="warning", message=str(exc)
+            )
 
     def _split_seen(self, dataset: str, run_id: str, items: list[Item]) -> tuple[list[Item], list[Item], int]:
         """Records the ledger already has are not processed again; those an
