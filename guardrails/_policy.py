@@ -8,7 +8,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -20,6 +19,7 @@ from pydantic import (
 )
 
 from app.errors import ConfigError
+from app.parsing import load_yaml_mapping, validation_summary
 
 __all__ = [
     "ACTIONS",
@@ -178,15 +178,8 @@ def load_policy(path: str | Path | None = None) -> GuardrailPolicy:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"guardrail policy {file}: cannot read: {exc.strerror or exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"guardrail policy {file}: invalid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"guardrail policy {file}: the top level must be a mapping")
+    data = load_yaml_mapping(text, origin=f"guardrail policy {file}", what="policy", error=ConfigError)
     try:
         return GuardrailPolicy.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        raise ConfigError(f"guardrail policy {file}: field {loc}: {err['msg']}") from None
+        raise ConfigError(f"guardrail policy {file}: field {validation_summary(exc)}") from None

@@ -9,6 +9,7 @@ import structlog
 from pydantic import ValidationError
 
 from app.errors import GuardrailError
+from app.parsing import validation_summary
 from guardrails import ActionRequest, Guardrails
 from tools._base import Backend, InverseStep, ToolCall, ToolResult, ToolStatus
 from tools._catalog import ACTION_TOOLS, OBSERVE_TOOLS, TOOLS
@@ -46,7 +47,7 @@ class ToolBox:
         try:
             parsed = cls.args_model.model_validate(args or {})
         except ValidationError as exc:
-            return ToolResult.fail(name, _one_line(exc))
+            return ToolResult.fail(name, f"invalid {validation_summary(exc, root='arguments')}")
         result = self.backend.handle(ToolCall(tool=name, args=parsed.model_dump(), pipeline=getattr(parsed, "pipeline", None)))
         self.calls.append({"tool": name, "args": parsed.model_dump(), "status": str(result.status)})
         return result
@@ -83,7 +84,7 @@ class ToolBox:
         try:
             parsed = cls.args_model.model_validate(args)
         except ValidationError as exc:
-            return ActionOutcome(ToolResult.fail(name, _one_line(exc)), None, None)
+            return ActionOutcome(ToolResult.fail(name, f"invalid {validation_summary(exc, root='arguments')}"), None, None)
         pipeline = str(parsed.model_dump()["pipeline"])
         change = tool.config_change(parsed)
         old_value = None
@@ -147,9 +148,3 @@ class ToolBox:
         if not res.is_ok or not isinstance(res.data, dict):
             return None
         return (res.data.get("values") or {}).get(key)
-
-
-def _one_line(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"]) or "arguments"
-    return f"invalid {loc}: {err['msg']}"

@@ -24,7 +24,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     AfterValidator,
     AliasChoices,
@@ -39,6 +38,7 @@ from pydantic import (
 )
 
 from app.errors import InputError, RecordRejected
+from app.parsing import load_yaml_mapping, validation_summary
 from pipelines.runtime._records import Modality
 
 __all__ = [
@@ -269,20 +269,8 @@ def load_schema(path: str | Path) -> DatasetSchema:
 def parse_schema(text: str, *, origin: str = "<schema>") -> DatasetSchema:
     """Validate schema YAML held in memory (e.g. stored with a dataset).
     ``origin`` names it in the ``InputError`` message, like a file path."""
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise InputError(f"{origin}: invalid YAML{where}: {problem}") from None
-    if not isinstance(raw, dict):
-        raise InputError(f"{origin}: a schema is a mapping with at least 'name', got {type(raw).__name__}")
+    raw = load_yaml_mapping(text, origin=origin, what="schema")
     try:
         return DatasetSchema.model_validate(raw)
     except ValidationError as exc:
-        first, *rest = exc.errors()
-        loc = ".".join(str(p) for p in first["loc"]) or "(root)"
-        msg = first["msg"].removeprefix("Value error, ")
-        more = f" (and {len(rest)} more)" if rest else ""
-        raise InputError(f"{origin}: {loc}: {msg}{more}") from None
+        raise InputError(f"{origin}: {validation_summary(exc, root='(root)')}") from None

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from app.errors import InputError
+from app.parsing import validation_summary
 
 if TYPE_CHECKING:
     from tools import Signal
@@ -124,13 +125,6 @@ class AlertmanagerPayload(BaseModel):
         return len(self.alerts) + self.truncated_alerts
 
 
-def _one_line(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"]) or "payload"
-    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"{loc}: {first['msg']}{more}"
-
-
 def parse_alertmanager_payload(data: bytes | str | dict[str, Any]) -> AlertmanagerPayload:
     """Parse a webhook body (raw JSON or already decoded). Anything that is
     not a version-4 payload is an :class:`InputError` with one line."""
@@ -144,7 +138,7 @@ def parse_alertmanager_payload(data: bytes | str | dict[str, Any]) -> Alertmanag
     try:
         return AlertmanagerPayload.model_validate(data)
     except ValidationError as exc:
-        raise InputError(f"invalid alertmanager payload: {_one_line(exc)}") from None
+        raise InputError(f"invalid alertmanager payload: {validation_summary(exc, root='payload')}") from None
 
 
 def load_alertmanager_payload(path: Path) -> AlertmanagerPayload:

@@ -29,6 +29,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from app.errors import InputError
+from app.parsing import load_yaml_mapping
 from pipelines.quality._check_types import CHECK_TYPES, CheckSpec
 
 __all__ = [
@@ -107,15 +108,7 @@ def _check_label(raw: Any, parts: tuple[int | str, ...]) -> str:
 def parse_suite(text: str, *, origin: str = "<suite>") -> Suite:
     """Validate suite YAML held in memory; ``origin`` names it in the
     ``InputError`` message (``origin: checks[2].max: …``)."""
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise InputError(f"{origin}:{where}: invalid YAML: {problem}") from None
-    if not isinstance(raw, dict):
-        raise InputError(f"{origin}: a check suite is a mapping with a 'checks' list")
+    raw = load_yaml_mapping(text, origin=origin, what="check suite (with a 'checks' list)")
     try:
         suite = Suite.model_validate(raw)
     except ValidationError as exc:
