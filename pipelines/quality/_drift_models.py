@@ -57,6 +57,9 @@ class DriftConfig(BaseModel):
     psi_warning: float = Field(0.1, gt=0)
     psi_critical: float = Field(0.25, gt=0)
     psi_min_rows: int = Field(200, ge=1, description="Values needed on both sides before PSI can flag.")
+    min_rows_after_write: int = Field(
+        200, ge=1, description="Rows a write (and the table before it) needs before drift is judged after it."
+    )
     ks_alpha: float = Field(0.05, gt=0, lt=1)
     ks_min_statistic: float = Field(0.1, ge=0, le=1)
     ks_critical_statistic: float = Field(0.2, ge=0, le=1)

@@ -215,6 +215,16 @@ def drift_after_write(
     reference = rt.offline.scan(dataset, ref_id)
     if current.num_rows == 0 or reference.num_rows == 0:
         return None
+    cfg = config or DriftConfig()
+    if min(current.num_rows, reference.num_rows) < cfg.min_rows_after_write:
+        # A few dozen rows differ from the past by chance alone: judging them
+        # would page people about noise.
+        rt.events.emit(
+            pipeline, "drift_skipped", run_id=run_id or info.run_id, dataset=dataset, level="info",
+            message=f"drift not judged on {dataset}: {current.num_rows} new rows, {reference.num_rows} before "
+            f"(fewer than {cfg.min_rows_after_write})",
+        )
+        return None
     reference = _sample(reference, reference_rows, seed=snapshot_id)
     report = detect_drift(prepare_frame(reference), prepare_frame(current), columns=columns, label=label, config=config)
     record_drift(rt, pipeline, dataset, report, run_id=run_id or info.run_id, snapshot_id=snapshot_id)

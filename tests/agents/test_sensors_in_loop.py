@@ -47,10 +47,10 @@ def test_failed_check_opens_a_data_quality_incident(world: World, tmp_path: Path
 
 def test_critical_drift_opens_a_data_drift_incident(bare_world: World) -> None:
     world = bare_world
-    _land_text(world.landing / "cams-a", 150, "cam-a", 0)
+    _land_text(world.landing / "cams-a", 250, "cam-a", 0)
     world.job.run(world.rt)
     assert world.sup.cycle() == []
-    _land_text(world.landing / "cams-z", 150, "cam-z", 1000)
+    _land_text(world.landing / "cams-z", 250, "cam-z", 1000)
     world.job.run(world.rt)
     (opened,) = world.sup.cycle()
     row = world.sup.store.get(opened.id)
