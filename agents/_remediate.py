@@ -157,7 +157,7 @@ def _rollback(state: IncidentState, ctx: AgentContext, actions: list[dict[str, A
     for n, a in enumerate(reversed(done)):
         inv = a["inverse"]
         key = f"{a['key']}:undo"
-        out = ctx.tools.act(inv["tool"], inv["args"], incident_id=state["incident_id"], idempotency_key=key)
+        out = ctx.tools.act(inv["tool"], inv["args"], incident_id=state["incident_id"], idempotency_key=key, undo=True)
         actions.append(
             {"playbook": a["playbook"], "attempt": attempt, "step": f"undo-{n}", "tool": inv["tool"], "args": inv["args"],
              "status": str(out.result.status), "error": out.result.error, "inverse": None, "key": key, "rollback": True,

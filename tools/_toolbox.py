@@ -75,7 +75,12 @@ class ToolBox:
         incident_id: str,
         idempotency_key: str,
         dry_run: bool = False,
+        undo: bool = False,
     ) -> ActionOutcome:
+        """Run one action through the guardrails. ``undo`` marks the recorded
+        inverse of an action that ran: it puts back a value the pipeline
+        already had, so config bounds do not apply (the kill switch, limits
+        and the audit still do)."""
         cls = ACTION_TOOLS.get(name)
         if cls is None:
             known = "observe tool" if name in TOOLS else "tool"
@@ -86,7 +91,7 @@ class ToolBox:
         except ValidationError as exc:
             return ActionOutcome(ToolResult.fail(name, f"invalid {validation_summary(exc, root='arguments')}"), None, None)
         pipeline = str(parsed.model_dump()["pipeline"])
-        change = tool.config_change(parsed)
+        change = None if undo else tool.config_change(parsed)
         old_value = None
         if change is not None:
             old_value = self._current_value(pipeline, getattr(parsed, "dataset", None), change[0])

@@ -15,7 +15,7 @@ from pipelines.ingestion._pipeline import IngestionPipeline
 from pipelines.ingestion._schema import DatasetSchema, load_schema
 from pipelines.ingestion._sources import open_source
 from pipelines.runtime import Job, Runner, RunSummary, Runtime, Source
-from pipelines.runtime._runner import ProgressFn
+from pipelines.runtime._spec import ProgressFn
 
 __all__ = ["ingest", "ingestion_job", "dataset_schema", "export_manifest", "MANIFEST_COLUMNS"]
 

@@ -16,8 +16,9 @@ from pipelines.runtime._models import (
     utcnow,
 )
 from pipelines.runtime._records import Modality, Source, SourceRecord
-from pipelines.runtime._runner import PipelineSpec, Runner, RunProgress, RunSummary, StageContext
+from pipelines.runtime._runner import Runner
 from pipelines.runtime._runtime import Runtime
+from pipelines.runtime._spec import PipelineSpec, RunProgress, RunSummary, StageContext
 from pipelines.runtime._stages import ACCEPTED, DUPLICATE, QUARANTINED, Item, Stage
 
 __all__ = [

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 from pipelines.runtime._records import Source
 
 if TYPE_CHECKING:
-    from pipelines.runtime._runner import PipelineSpec, ProgressFn, RunSummary
     from pipelines.runtime._runtime import Runtime
+    from pipelines.runtime._spec import PipelineSpec, ProgressFn, RunSummary
 
 __all__ = ["Job", "SpecWrapper", "SourceWrapper"]
 

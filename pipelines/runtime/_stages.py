@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from pipelines.runtime._records import SourceRecord
 
 if TYPE_CHECKING:
-    from pipelines.runtime._runner import StageContext
+    from pipelines.runtime._spec import StageContext
 
 __all__ = ["Item", "Stage", "ACCEPTED", "DUPLICATE", "QUARANTINED", "record_key"]
 

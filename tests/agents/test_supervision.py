@@ -127,3 +127,17 @@ def test_repeated_symptoms_join_the_open_incident(world: World) -> None:
     assert world.sup.cycle() == []
     row = world.sup.store.get(first[0].id)
     assert sum(1 for s in row.signals if s.get("type") == "stage_failed") >= 2
+
+
+def test_undo_puts_back_a_value_beyond_the_policy_bounds(world: World) -> None:
+    # Someone ran the pipeline at 4096 (the model allows it; the policy caps
+    # agent changes at 2048). Undoing the agent's own change must restore it.
+    world.rt.configs.set("ingestion", "ds", IngestionConfig, {"batch_size": 4096}, actor="human", reason="bulk load")
+    _, opened = _strike(world, "memory_blowup", limit=4)
+    row = world.sup.store.get(opened[0].id)
+    undo = [a for a in row.actions if a.get("rollback")]
+    assert undo and undo[0]["status"] == "ok", undo
+    _, cfg = world.rt.configs.current("ingestion", "ds", IngestionConfig)
+    assert cfg.batch_size == 4096
+    refused = [a for a in _audit(world, row.id) if a.verdict == "refused"]
+    assert not refused, [a.reason for a in refused]
