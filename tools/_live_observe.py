@@ -35,6 +35,9 @@ def event_signals(rows: list[RunEventRow], start: datetime) -> list[Signal]:
         if row.type in ("check_failed", "check_passed"):
             out.append(_check_signal(row, data, t))
             continue
+        if row.type == "metrics":
+            out.extend(_metric_signals(row, data, t))
+            continue
         error = data.pop("error", None)
         extra = {k: v for k, v in data.items() if isinstance(v, str | int | float | bool)}
         out.append(
@@ -59,6 +62,18 @@ def event_signals(rows: list[RunEventRow], start: datetime) -> list[Signal]:
         if row.type == "run_succeeded":
             out.extend(run_metric_signals(data, row, t))
     return out
+
+
+def _metric_signals(row: RunEventRow, data: dict[str, Any], t: float) -> list[Signal]:
+    """A pipeline's reported figures (``Runtime.report_metrics``), one metric signal each."""
+    return [
+        Signal(
+            kind="metric", t=t, ts=row.ts, pipeline=row.pipeline, dataset=row.dataset,
+            name=v["name"], labels=dict(v.get("labels") or {}), value=v["value"],
+        )
+        for v in data.get("values") or []
+        if isinstance(v, dict) and v.get("name")
+    ]
 
 
 def _check_signal(row: RunEventRow, data: dict[str, Any], t: float) -> Signal:

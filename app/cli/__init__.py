@@ -20,7 +20,7 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from app.cli import _alerts, _chaos, _check, _data, _demo, _drift, _eval, _ops
+    from app.cli import _alerts, _annotate, _chaos, _check, _daemon, _data, _demo, _drift, _enrich, _eval, _ops
 
     _data.register(app)
     _demo.register(app)
@@ -30,6 +30,9 @@ def _register() -> None:
     _alerts.register(app)
     _check.register(app)
     _drift.register(app)
+    _annotate.register(app)
+    _enrich.register(app)
+    _daemon.register(app)
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ from pipelines.runtime._models import (
 )
 from pipelines.runtime._records import Modality, Source, SourceRecord
 from pipelines.runtime._runner import Runner
-from pipelines.runtime._runtime import Runtime
+from pipelines.runtime._runtime import MetricValue, Runtime
 from pipelines.runtime._spec import PipelineSpec, RunProgress, RunSummary, StageContext
 from pipelines.runtime._stages import ACCEPTED, DUPLICATE, QUARANTINED, Item, Stage
 
@@ -31,6 +31,7 @@ __all__ = [
     "EventLog",
     "Item",
     "Job",
+    "MetricValue",
     "SourceWrapper",
     "SpecWrapper",
     "Modality",

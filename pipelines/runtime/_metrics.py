@@ -3,11 +3,16 @@
 
 from __future__ import annotations
 
+import re
+import threading
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from pipelines.runtime._models import RUN_STATUSES
 
 __all__ = ["PipelineMetrics"]
+
+_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
 class PipelineMetrics:
@@ -51,6 +56,24 @@ class PipelineMetrics:
         self.batch_size = Gauge(
             "dataops_batch_size", "Batch size in effect.", ["pipeline", "dataset"], registry=r
         )
+        self._gauges: dict[str, tuple[Gauge, tuple[str, ...]]] = {}
+        self._gauge_lock = threading.Lock()
+
+    def gauge_set(self, pipeline: str, dataset: str, name: str, value: float, labels: dict[str, str] | None = None) -> None:
+        """Set the pipeline gauge ``dataops_<name>``, made on first use with the
+        label names it is first set with (a pipeline's own figures: backlog,
+        agreement, issue rates)."""
+        if not _NAME.match(name):
+            raise ValueError(f"bad metric name {name!r}")
+        keys = tuple(sorted(labels or {}))
+        with self._gauge_lock:
+            if name not in self._gauges:
+                gauge = Gauge(f"dataops_{name}", f"Pipeline figure {name}.", ["pipeline", "dataset", *keys], registry=self.registry)
+                self._gauges[name] = (gauge, keys)
+            gauge, known = self._gauges[name]
+        if keys != known:
+            raise ValueError(f"metric {name!r} has labels {list(known)}, not {list(keys)}")
+        gauge.labels(pipeline, dataset, *((labels or {})[k] for k in keys)).set(float(value))
 
     def set_status(self, pipeline: str, dataset: str, status: str) -> None:
         for s in RUN_STATUSES:

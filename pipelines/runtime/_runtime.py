@@ -4,6 +4,7 @@ built once from settings and passed down (never a global)."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -21,7 +22,16 @@ from pipelines.runtime._models import DatasetRow
 if TYPE_CHECKING:
     from pipelines.storage import ObjectStore, OfflineStore, OnlineStore
 
-__all__ = ["Runtime"]
+__all__ = ["Runtime", "MetricValue"]
+
+
+@dataclass(frozen=True)
+class MetricValue:
+    """One figure a pipeline reports: ``name`` (no ``dataops_`` prefix), value, labels."""
+
+    name: str
+    value: float
+    labels: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -77,6 +87,18 @@ class Runtime:
 
             self._online = open_online_store(self.settings.online_url)
         return self._online
+
+    def report_metrics(
+        self, pipeline: str, dataset: str, values: Sequence[MetricValue], *, run_id: str | None = None
+    ) -> None:
+        """Publish a pipeline's own figures: as Prometheus gauges, and as one
+        ``metrics`` event the monitor turns into metric signals."""
+        for v in values:
+            self.metrics.gauge_set(pipeline, dataset, v.name, v.value, v.labels)
+        self.events.emit(
+            pipeline, "metrics", run_id=run_id, dataset=dataset,
+            values=[{"name": v.name, "labels": dict(v.labels), "value": float(v.value)} for v in values],
+        )
 
     def dataset(self, name: str) -> DatasetRow:
         with Session(self.engine) as s:
