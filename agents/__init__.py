@@ -4,9 +4,9 @@ act, validate, learn and escalate agents over one incident state."""
 from agents._diagnosis import Diagnosis, DiagnosisEngine, DiagnosisRequest
 from agents._graph import build_graph, open_checkpointer
 from agents._offline import OfflineDiagnosisEngine, incident_query
-from agents._state import AgentContext, AgentSettings, Clock, IncidentState, SimClock, WallClock
+from agents._state import AgentContext, AgentSettings, Clock, IncidentState, MetricAlert, SimClock, WallClock
 from agents._store import IncidentRow, IncidentStore, new_incident_id
-from agents._supervisor import Supervisor, config_models, supervisor
+from agents._supervisor import Supervisor, config_models, registered_jobs, supervisor
 
 __all__ = [
     "AgentContext",
@@ -18,6 +18,7 @@ __all__ = [
     "IncidentRow",
     "IncidentState",
     "IncidentStore",
+    "MetricAlert",
     "OfflineDiagnosisEngine",
     "SimClock",
     "Supervisor",
@@ -27,5 +28,6 @@ __all__ = [
     "incident_query",
     "new_incident_id",
     "open_checkpointer",
+    "registered_jobs",
     "supervisor",
 ]

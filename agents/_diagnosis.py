@@ -24,6 +24,9 @@ class Diagnosis(BaseModel):
     evidence: list[str] = Field(default_factory=list, description="The signals (as text) that support it.")
     summary: str = ""
     candidates: list[str] = Field(default_factory=list, description="Catalogued playbook ids, best first.")
+    playbook: str | None = Field(
+        default=None, description="The playbook whose signature recognised the cause (it goes before the policy's)."
+    )
     engine: str = "offline"
     tokens: int = 0
     scores: dict[str, float] = Field(default_factory=dict, description="Root cause -> score, for reports.")

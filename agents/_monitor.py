@@ -9,8 +9,9 @@ __all__ = ["symptoms", "fingerprint", "GENERIC"]
 
 
 def symptoms(signals: list[Signal], settings: AgentSettings) -> list[Signal]:
-    """Failing events, error logs and failed checks, plus runs whose
-    quarantine or duplicate ratio crossed its alert threshold."""
+    """Failing events, error logs and failed checks, runs whose quarantine
+    or duplicate ratio crossed its alert threshold, and reported metrics
+    that crossed theirs (``settings.metric_alerts``)."""
     out: list[Signal] = []
     for s in signals:
         if s.failing:
@@ -21,6 +22,8 @@ def symptoms(signals: list[Signal], settings: AgentSettings) -> list[Signal]:
                 out.append(s)
                 out.extend(_dominant_reasons(signals, s))
             elif name == "duplicate_ratio" and s.value > settings.duplicate_ratio_alert:
+                out.append(s)
+            elif any(a.fires(s.name, s.value, s.labels) for a in settings.metric_alerts):
                 out.append(s)
     return out
 

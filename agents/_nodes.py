@@ -11,8 +11,9 @@ from agents._diagnosis import Diagnosis, DiagnosisRequest
 from agents._monitor import GENERIC, fingerprint, symptoms
 from agents._state import AgentContext, IncidentState
 from agents._store import IncidentRow, new_incident_id, window_start
-from app.errors import LLMError
+from app.errors import LLMError, PlaybookError
 from app.taxonomy import Decision, RootCause
+from playbooks import Playbook
 from tools import Signal
 
 __all__ = ["monitor", "diagnose", "decide", "signals_of"]
@@ -119,14 +120,23 @@ def decide(state: IncidentState, runtime: Runtime[AgentContext]) -> dict[str, An
     ctx = runtime.context
     diag = Diagnosis.model_validate(state["diagnosis"])
     tried = list(state.get("tried") or [])
-    entry = ctx.playbooks.policy(diag.root_cause)
+    entry = ctx.playbooks.policy(diag.root_cause, state["pipeline"])
     decision = Decision(entry.decision)
     reasons = [f"policy: {diag.root_cause.value} -> {entry.playbook or 'nothing'} -> {decision.value}"]
     remaining = [c for c in (state.get("candidates") or []) if c not in tried]
-    playbook = entry.playbook if entry.playbook and entry.playbook not in tried else (remaining[0] if remaining else None)
+    first = entry.playbook
+    if diag.playbook and diag.playbook in remaining and diag.playbook != first:
+        # The signature that recognised the cause belongs to this playbook: it
+        # names the treatment more precisely than the root cause's default.
+        first = diag.playbook
+        reasons.append(f"the matching signature belongs to {first}")
+    playbook = first if first and first not in tried else (remaining[0] if remaining else None)
     if tried and playbook is None:
         reasons.append("no candidate playbook left")
         decision = Decision.ESCALATE
+    if playbook is not None and decision != Decision.NO_ACTION and ctx.playbooks.changes_nothing(playbook):
+        # It changes nothing and validates nothing: choosing it is escalating.
+        decision = _tighten(decision, Decision.ESCALATE)
     if diag.root_cause == RootCause.NO_FAULT and symptoms(signals_of(state), ctx.settings) and diag.confidence < 0.5:
         decision, playbook = Decision.ESCALATE, None
         reasons.append("failing signals but no known cause: a human looks")
@@ -171,6 +181,9 @@ def decide(state: IncidentState, runtime: Runtime[AgentContext]) -> dict[str, An
             if ctx.tools.guardrails.is_paused(state["pipeline"]):
                 decision = _tighten(decision, Decision.NEEDS_APPROVAL)
                 reasons.append("auto-fix is paused (kill switch): needs approval")
+            for why in _approvals(state, ctx, pb):
+                decision = _tighten(decision, Decision.NEEDS_APPROVAL)
+                reasons.append(f"{why}: needs approval")
     # An escalation may still run its playbook first (a rollback, a pause) —
     # but only on a diagnosis confident enough to act on.
     act_first = decision != Decision.ESCALATE or diag.confidence >= ctx.settings.min_confidence
@@ -186,6 +199,23 @@ def decide(state: IncidentState, runtime: Runtime[AgentContext]) -> dict[str, An
         "risk_score": round(score, 3),
         "act_first": act_first,
     }
+
+
+def _approvals(state: IncidentState, ctx: AgentContext, pb: Playbook) -> list[str]:
+    """Why steps of ``pb`` would need a human before they run (their tools'
+    own approval rules, e.g. a re-enrichment over too many samples)."""
+    from agents._remediate import template_context
+
+    try:
+        steps = ctx.playbooks.render_steps(pb, template_context(state, ctx))
+    except PlaybookError:
+        return []  # act reports what cannot render
+    out = []
+    for step in steps:
+        why = ctx.tools.approval_needed(step.tool, {"pipeline": state["pipeline"], **step.args})
+        if why:
+            out.append(why)
+    return out
 
 
 def _parse(iso: str):  # type: ignore[no-untyped-def]

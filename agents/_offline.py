@@ -8,11 +8,12 @@ from collections import defaultdict
 from typing import TYPE_CHECKING
 
 from agents._diagnosis import Diagnosis, DiagnosisRequest
+from app.errors import PlaybookError
 from app.taxonomy import Outcome, RootCause
 
 if TYPE_CHECKING:
     from knowledge_base import IncidentMemory
-    from playbooks import PlaybookCatalog
+    from playbooks import Playbook, PlaybookCatalog, Signature
     from tools import Signal, ToolBox
 
 __all__ = ["OfflineDiagnosisEngine", "incident_query"]
@@ -64,12 +65,16 @@ class OfflineDiagnosisEngine:
         signals = request.signals
         weights: dict[RootCause, list[float]] = defaultdict(list)
         evidence: dict[RootCause, list[str]] = defaultdict(list)
-        for _playbook, sig in playbooks.signatures(request.pipeline):
+        # Per root cause, the matched signatures with their playbooks: the
+        # strongest one names the treatment its playbook stands for.
+        found: dict[RootCause, list[tuple[Playbook, Signature]]] = defaultdict(list)
+        for playbook, sig in playbooks.signatures(request.pipeline):
             matched = sig.match(signals)
             if matched is None:
                 continue
             rc = RootCause(sig.root_cause)
             weights[rc].append(sig.weight)
+            found[rc].append((playbook, sig))
             for s in matched:
                 line = s.text()
                 if line not in evidence[rc]:
@@ -121,9 +126,18 @@ class OfflineDiagnosisEngine:
         # Confidence: the winning score, docked when a rival is close.
         confidence = max(0.0, min(1.0, scores[best] - max(0.0, 0.15 - margin)))
         candidates = [p.id for p in playbooks.for_root_cause(best, request.pipeline)]
+        default = candidates[0] if candidates else None
+        strongest = sorted(found.get(best, []), key=lambda ps: (-ps[1].weight, ps[0].id != default, ps[0].id))
+        # A playbook that changes nothing recognises a cause but is no
+        # treatment to prefer over the pipeline's own.
+        hint = next((pb.id for pb, _ in strongest if not playbooks.changes_nothing(pb)), None)
+        if hint is not None:
+            candidates = [hint, *(c for c in candidates if c != hint)]
+        note = _note(strongest, signals)
         summary = (
             f"{best.value}: "
             + (f"signatures matched ({rules[best]:.2f})" if best in rules else "no signature matched")
+            + (f"; {note}" if note else "")
             + (f"; memory agrees ({mem_share.get(best, 0):.0%} of similar incidents)" if mem_share else "")
             + (f"; recalled {', '.join(recalled[:3])}" if recalled else "")
         )
@@ -133,6 +147,24 @@ class OfflineDiagnosisEngine:
             evidence=evidence.get(best) or [s.text() for s in signals if s.failing][:5],
             summary=summary,
             candidates=candidates,
+            playbook=hint,
             engine=self.name,
             scores={rc.value: round(v, 3) for rc, v in ranked},
         )
+
+
+def _note(strongest: list[tuple[Playbook, Signature]], signals: list[Signal]) -> str | None:
+    """The note of the strongest matched signature that has one, rendered
+    with the incident's metrics; None when none has one or it cannot render
+    (a figure it names is missing)."""
+    from playbooks import evidence_lookups, render
+
+    for _pb, sig in strongest:
+        if sig.note is None:
+            continue
+        try:
+            text = render(sig.note, evidence_lookups(signals))
+        except PlaybookError:
+            continue
+        return " ".join(str(text).split())
+    return None

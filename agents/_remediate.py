@@ -15,19 +15,26 @@ from app.errors import PlaybookError
 from app.taxonomy import Decision, IncidentStatus, Outcome, Pipeline, RootCause
 from tools import ACTION_TOOLS, Signal, ToolStatus
 
-__all__ = ["act", "validate", "approval", "escalate", "learn"]
+__all__ = ["act", "validate", "approval", "escalate", "learn", "template_context"]
 
 _log = structlog.get_logger("dataops.agents")
 
 
-def _template_context(state: IncidentState, ctx: AgentContext) -> dict[str, Any]:
+def template_context(state: IncidentState, ctx: AgentContext) -> dict[str, Any]:
+    """What a playbook's step arguments are rendered with: the pipeline's
+    config now, the incident, and its metrics (``latest``, ``lowest``,
+    ``highest``; see :mod:`playbooks._evidence`)."""
+    from playbooks import evidence_lookups
+
     cfg = ctx.tools.observe("get_config", {"pipeline": state["pipeline"], "dataset": state.get("dataset")})
+    signals = [Signal.model_validate(s) for s in state.get("signals") or []]
     return {
         "config": (cfg.data or {}).get("values", {}) if cfg.is_ok else {},
         "pipeline": state["pipeline"],
         "dataset": state.get("dataset"),
         "incident": {"id": state["incident_id"]},
         "attempt": int(state.get("attempt") or 0) + 1,
+        **evidence_lookups(signals),
     }
 
 
@@ -45,13 +52,15 @@ def act(state: IncidentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         return {"act_ok": False, "needs_human": True, "action_t": action_t, "attempt": attempt,
                 "tried": [*(state.get("tried") or []), playbook.id], "notes": [*(state.get("notes") or []), note]}
     try:
-        steps = ctx.playbooks.render_steps(playbook, _template_context(state, ctx))
+        steps = ctx.playbooks.render_steps(playbook, template_context(state, ctx))
     except PlaybookError as exc:
         ctx.tools.guardrails.release(state["pipeline"], state["incident_id"])
         return {"act_ok": False, "needs_human": False, "action_t": action_t, "attempt": attempt,
                 "tried": [*(state.get("tried") or []), playbook.id],
                 "notes": [*(state.get("notes") or []), f"cannot render {playbook.id}: {exc}"]}
     ok, needs_human = True, False
+    # A human approved this incident: steps that ask for one may run.
+    approved = bool((state.get("approval") or {}).get("approved"))
     for i, step in enumerate(steps):
         args = {"pipeline": state["pipeline"], **step.args}
         if "dataset" in ACTION_TOOLS[step.tool].args_model.model_fields and "dataset" not in args:
@@ -60,7 +69,8 @@ def act(state: IncidentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         outcome = None
         for rep in range(max(1, step.max_attempts)):
             key = f"{state['incident_id']}:{attempt}:{playbook.id}:{i}:{rep}"
-            outcome = ctx.tools.act(step.tool, args, incident_id=state["incident_id"], idempotency_key=key)
+            outcome = ctx.tools.act(step.tool, args, incident_id=state["incident_id"], idempotency_key=key,
+                                    approved=approved)
             actions.append(
                 {
                     "playbook": playbook.id,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict
 
 from pydantic import BaseModel, Field
 
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from playbooks import PlaybookCatalog
     from tools import ToolBox
 
-__all__ = ["IncidentState", "AgentSettings", "AgentContext", "Clock", "WallClock", "SimClock"]
+__all__ = ["IncidentState", "AgentSettings", "AgentContext", "Clock", "WallClock", "SimClock", "MetricAlert"]
 
 
 class IncidentState(TypedDict, total=False):
@@ -51,6 +51,47 @@ class IncidentState(TypedDict, total=False):
     resolved_t: float | None
 
 
+class MetricAlert(BaseModel):
+    """A pipeline's reported metric that opens an incident when it crosses
+    ``value``; series whose label ``key`` has one of ``skip[key]`` never do."""
+
+    name: str = Field(min_length=1, description="The metric's exact name.")
+    op: Literal[">", ">=", "<", "<="]
+    value: float
+    skip: dict[str, list[str]] = Field(default_factory=dict)
+
+    def fires(self, name: str | None, value: float | None, labels: dict[str, str]) -> bool:
+        if name != self.name or value is None:
+            return False
+        if any(labels.get(k) in vs for k, vs in self.skip.items()):
+            return False
+        return {">": value > self.value, ">=": value >= self.value, "<": value < self.value,
+                "<=": value <= self.value}[self.op]
+
+
+# What the annotation and enrichment pipelines report after each run that
+# means something is wrong (their metric names; ingestion's floods are judged
+# on its run ratios). Below these, figures are noise of a healthy pipeline:
+# Fleiss' kappa of 0.4-0.6 is moderate agreement; a run audits a few dozen
+# auto-labels at most, so a well calibrated model can see a fifth or a
+# quarter of them overruled by chance; a backlog people clear within two
+# days is normal.
+DEFAULT_METRIC_ALERTS: tuple[MetricAlert, ...] = (
+    MetricAlert(name="annotation_agreement", op="<", value=0.4),
+    MetricAlert(name="annotator_outlier", op=">=", value=1),
+    MetricAlert(name="autolabel_audit_error_rate", op=">=", value=0.3),
+    MetricAlert(name="annotation_forecast_clear_h", op=">=", value=48),
+    MetricAlert(name="annotation_backlog_age_s", op=">=", value=3 * 86400),
+    MetricAlert(name="enrichment_embedding_failure_rate", op=">=", value=0.05),
+    MetricAlert(name="enrichment_model_errors", op=">=", value=5),
+    MetricAlert(name="enrichment_autolabel_confidence_mean", op="<", value=0.3),
+    # One issue on half a run's records; grayscale and odd sizes describe a
+    # dataset (scanned digits are all grayscale), they do not spoil it.
+    MetricAlert(name="enrichment_issue_rate", op=">=", value=0.5,
+                skip={"issue": ["grayscale", "odd_size", "odd_aspect_ratio"]}),
+)
+
+
 class AgentSettings(BaseModel):
     """Thresholds of the monitor and the gate, and the validation loop."""
 
@@ -60,6 +101,10 @@ class AgentSettings(BaseModel):
     min_confidence: float = Field(default=0.55, ge=0, le=1, description="Below this an auto-fix needs approval.")
     min_success_rate: float = Field(default=0.5, ge=0, le=1, description="Playbooks failing more on similar incidents need approval.")
     max_playbooks: int = Field(default=2, ge=1, le=5, description="Candidate playbooks tried before escalating.")
+    metric_alerts: list[MetricAlert] = Field(
+        default_factory=lambda: list(DEFAULT_METRIC_ALERTS),
+        description="Reported metrics that open an incident when they cross their threshold.",
+    )
     validate_poll_s: float = Field(default=1.0, gt=0)
     validate_timeout_s: float = Field(default=30.0, gt=0, description="Upper bound on any playbook's validation window.")
 

@@ -19,15 +19,18 @@ from pipelines.runtime import Job, PipelineConfig, Runtime, bounds_of
 from tools import ToolBox
 from tools._live import LiveBackend
 
-__all__ = ["Supervisor", "supervisor", "config_models"]
+__all__ = ["Supervisor", "supervisor", "config_models", "registered_jobs"]
 
 _log = structlog.get_logger("dataops.supervisor")
 
 
 def config_models() -> dict[str, type[PipelineConfig]]:
+    """Each supervised pipeline's config model: its tunables and bounds."""
+    from pipelines.annotation import AnnotationConfig
+    from pipelines.enrichment import EnrichmentConfig
     from pipelines.ingestion import IngestionConfig
 
-    return {"ingestion": IngestionConfig}
+    return {"ingestion": IngestionConfig, "annotation": AnnotationConfig, "enrichment": EnrichmentConfig}
 
 
 class Supervisor:
@@ -128,14 +131,33 @@ class Supervisor:
         return self.store.get(incident_id)
 
 
+def registered_jobs(rt: Runtime) -> list[Job]:
+    """The jobs supervisors registered in the metadata DB, rebuilt: ingestion
+    from its source, annotation from the dataset it labels (answered by people,
+    no simulated pool), enrichment over its dataset."""
+    out: list[Job] = []
+    for row in IncidentStore(rt.engine).jobs():
+        if row.pipeline == "ingestion":
+            from pipelines.ingestion import ingestion_job
+
+            out.append(ingestion_job(row.dataset, row.source))
+        elif row.pipeline == "annotation" and row.source.startswith("dataset://"):
+            from pipelines.annotation import annotation_job
+
+            out.append(annotation_job(row.dataset, row.source.removeprefix("dataset://")))
+        elif row.pipeline == "enrichment":
+            from pipelines.enrichment import enrichment_job
+
+            out.append(enrichment_job(row.dataset))
+    return out
+
+
 @contextmanager
 def supervisor(rt: Runtime, jobs: Sequence[Job] | None = None, **kwargs: Any) -> Iterator[Supervisor]:
     """A supervisor with its checkpointer open; ``jobs`` default to the ones
     registered in the metadata DB."""
     if jobs is None:
-        from pipelines.ingestion import ingestion_job
-
-        jobs = [ingestion_job(r.dataset, r.source) for r in IncidentStore(rt.engine).jobs() if r.pipeline == "ingestion"]
+        jobs = registered_jobs(rt)
     if "llm" not in kwargs:
         from agents.llm import LLMDiagnosisEngine, make_chat_backend
 

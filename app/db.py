@@ -23,6 +23,8 @@ TABLE_MODULES = (
     "guardrails._models",
     "agents._store",
     "pipelines.quality._check_store",
+    "pipelines.annotation._models",
+    "pipelines.enrichment._models",
 )
 
 

@@ -1,6 +1,6 @@
-"""The supervised demo: ingestion under the agents while a script of real
-faults strikes it, ending with what happened to each incident and the data
-accounting."""
+"""The supervised demo: ingestion, annotation and enrichment under the
+agents while a script of real faults strikes them, ending with what happened
+to each incident and the ingestion data accounting."""
 
 from __future__ import annotations
 
@@ -25,8 +25,14 @@ DEFAULT_SCRIPT = (
     "corrupt_file_flood",
     "duplicate_flood",
     "schema_change",
+    "annotator_random",
+    "autolabel_degraded",
+    "embedding_model_failure",
+    "embedding_oom",
+    "enrichment_issue_spike",
     "bad_table_write",
     "stage_exception",
+    "annotation_backlog_surge",
 )
 
 _FROM_SETTINGS: Any = object()
@@ -75,6 +81,7 @@ class FaultRun:
     name: str
     fault: Any
     injected_at: datetime
+    pipeline: str = "ingestion"
     incidents: list[Any] = field(default_factory=list)
     first_decisions: dict[str, str | None] = field(default_factory=dict)
     first_playbooks: dict[str, str | None] = field(default_factory=dict)
@@ -92,42 +99,35 @@ def supervise_faults(
     llm: Any = _FROM_SETTINGS,
     settings: Any = None,
 ) -> tuple[list[FaultRun], dict[str, int]]:
-    """Ingestion under a supervisor while ``script``'s faults strike one after
-    another: for each, land a batch, inject, run, let the agents handle it,
-    then heal it, resume and ingest the backlog. Returns each fault's run and
-    the data accounting over every run. ``llm`` is a diagnosis engine or
-    None; by default the workspace settings choose it."""
+    """The pipelines ``script``'s faults strike (ingestion always) under one
+    supervisor: for each fault, new data arrives for its pipeline, the fault
+    is injected, the job runs and the agents handle it; then the fault is
+    healed, a paused pipeline resumed and the job run again. Returns each
+    fault's run and the ingestion data accounting over every run. ``llm`` is
+    a diagnosis engine or None; by default the workspace settings choose it."""
     from agents import AgentSettings, supervisor
-    from evals.faults import high_res_sample_schema, make_fault
-    from pipelines.ingestion import ingestion_job, make_sample_dataset
+    from app._demo_world import DemoWorld
+    from evals.faults import FAULTS, make_fault
 
     say = on_step or (lambda _msg: None)
-    landing = rt.settings.home / "demo" / dataset / "landing"
-    schema = rt.settings.home / "demo" / dataset / "schema.yaml"
-    schema.parent.mkdir(parents=True, exist_ok=True)
-    schema.write_text(high_res_sample_schema(), encoding="utf-8")
-    job = ingestion_job(dataset, str(landing), schema_path=schema)
+    wanted = {"ingestion", *(FAULTS[name].pipeline for name in script if name in FAULTS)}
+    world = DemoWorld.create(rt, dataset, pipelines=wanted)
     runs: list[FaultRun] = []
-    batch = 0
-
-    def land() -> None:
-        nonlocal batch
-        make_sample_dataset(landing / f"batch-{batch:02d}", n_images=16, n_audio=2, n_text=3, seed=100 + batch)
-        batch += 1
-
     settings = settings or AgentSettings(validate_poll_s=0.2, validate_timeout_s=10)
     extra = {} if llm is _FROM_SETTINGS else {"llm": llm}
-    with supervisor(rt, [job], memory=memory, settings=settings, **extra) as sup:
-        rt.configs.set("ingestion", dataset, _model(), {"retry_backoff_s": 0.05}, actor="demo", reason="fast retries")
-        land()
-        say("clean run")
-        job.run(rt)
+    with supervisor(rt, list(world.jobs.values()), memory=memory, settings=settings, **extra) as sup:
+        world.configure()
+        say("clean runs")
+        for pipeline in world.jobs:
+            world.feed(pipeline)
+            world.jobs[pipeline].run(rt)
         sup.cycle()
         for name in script:
             fault = make_fault(name)
-            land()
-            say(f"injecting {name}")
-            run = FaultRun(name=name, fault=fault, injected_at=datetime.now(UTC))
+            job = world.jobs[fault.pipeline]
+            world.feed(fault.pipeline)
+            say(f"injecting {name} into {fault.pipeline}")
+            run = FaultRun(name=name, fault=fault, injected_at=datetime.now(UTC), pipeline=fault.pipeline)
             if fault.between_runs:
                 job.run(rt)
                 run.injected_at = datetime.now(UTC)
@@ -145,12 +145,12 @@ def supervise_faults(
                 run.audit.extend(sup.guardrails.audit.entries(row.id, limit=1000))
             runs.append(run)
             # The on-call engineer's part: the fault's cause goes away, a paused
-            # pipeline is let go again, and the backlog is ingested.
+            # pipeline is let go again, and what waited is processed.
             fault.heal()
-            rt.control.resume("ingestion", dataset, by="on-call", reason=f"after {name}")
+            rt.control.resume(fault.pipeline, job.dataset, by="on-call", reason=f"after {name}")
             job.run(rt)
             sup.cycle()
-    return runs, _accounting(rt, dataset, landing)
+    return runs, _accounting(rt, dataset, world.landing)
 
 
 def run_demo(
@@ -168,6 +168,7 @@ def run_demo(
             report.incidents.append(
                 {
                     "fault": run.name,
+                    "pipeline": run.pipeline,
                     "incident_id": row.id,
                     "root_cause": row.root_cause,
                     "decision": row.decision if row.diagnosis else None,
@@ -178,13 +179,8 @@ def run_demo(
             )
         if not run.incidents:
             report.incidents.append(
-                {"fault": run.name, "incident_id": None, "root_cause": None, "decision": None, "playbook": None,
-                 "status": "undetected", "seconds_to_resolve": None}
+                {"fault": run.name, "pipeline": run.pipeline, "incident_id": None, "root_cause": None,
+                 "decision": None, "playbook": None, "status": "undetected", "seconds_to_resolve": None}
             )
     return report
 
-
-def _model():  # type: ignore[no-untyped-def]
-    from pipelines.ingestion import IngestionConfig
-
-    return IngestionConfig

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.errors import ConfigError
@@ -47,6 +47,21 @@ class Settings(BaseSettings):
     llm_base_url: str | None = None
     llm_api_key: str | None = None
     notify_webhook_url: str | None = None
+    clip_model_path: Path | None = Field(
+        default=None,
+        description="Local CLIP checkpoint folder (transformers format) for image auto-labels; never downloaded.",
+    )
+
+    # Daemon and chat-ops. Secrets stay SecretStr so they never reach a log line.
+    api_token: SecretStr | None = Field(
+        default=None, description="Bearer token the daemon's JSON API and webhooks require (none: they answer 503)."
+    )
+    daemon_config: Path | None = Field(default=None, description="The daemon's jobs and schedules (YAML).")
+    slack_signing_secret: SecretStr | None = Field(default=None, description="Verifies Slack's requests.")
+    slack_bot_token: SecretStr | None = Field(default=None, description="xoxb- token the daemon posts with.")
+    slack_channel: str | None = Field(default=None, description="Channel incidents are posted to.")
+    slack_api_url: str = Field(default="https://slack.com/api/", description="Slack Web API base URL.")
+    slack_roles: Path | None = Field(default=None, description="Who may do what from Slack (YAML).")
 
     @field_validator("home")
     @classmethod

@@ -1,5 +1,5 @@
-"""Live mode: the real ingestion pipeline under a supervisor while real faults
-strike it (``evals.faults``), scored like a replay: detection, root cause,
+"""Live mode: the real pipelines under a supervisor while real faults strike
+them (``evals.faults``), scored like a replay: detection, root cause,
 the gate's first decision against the policy's, the playbook, resolution,
 unsafe actions, plus detection and resolve times and records lost (which
 must be 0: every record read ends accepted, duplicate or quarantined)."""
@@ -42,7 +42,7 @@ def _aware(ts: datetime) -> datetime:
 def _score(run: Any, policy: Any) -> dict[str, Any]:
     fault = run.fault
     expected_rc = str(fault.expected_root_cause)
-    entry = policy.policy(expected_rc)
+    entry = policy.policy(expected_rc, fault.pipeline)
     expected_decision = str(entry.decision)
     # A fix is expected to hold whenever the policy's playbook changes something,
     # also when a human takes over afterwards (data corruption, PII).
@@ -82,8 +82,8 @@ def run_live(
     home: Path | None = None,
     on_step: Callable[[str], None] | None = None,
 ) -> LiveReport:
-    """Supervise ingestion in a throwaway workspace (or ``home``) while
-    ``faults`` strike one after another, and score each."""
+    """Supervise the pipelines ``faults`` strike in a throwaway workspace (or
+    ``home``) while they strike one after another, and score each."""
     from app.demo import supervise_faults
     from app.settings import load_settings
     from evals._runner import _llm_engine

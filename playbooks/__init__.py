@@ -8,8 +8,10 @@ matches signals against.
 """
 
 from playbooks._catalog import PlaybookCatalog, default_library_dir, default_policy_file
+from playbooks._evidence import evidence_lookups, sample_lookups
 from playbooks._models import (
     BlastRadius,
+    PipelineTreatment,
     Playbook,
     PolicyEntry,
     SignalMatcher,
@@ -22,6 +24,7 @@ from playbooks._template import evaluate, render
 
 __all__ = [
     "BlastRadius",
+    "PipelineTreatment",
     "Playbook",
     "PlaybookCatalog",
     "PolicyEntry",
@@ -32,6 +35,8 @@ __all__ = [
     "default_library_dir",
     "default_policy_file",
     "evaluate",
+    "evidence_lookups",
     "render",
+    "sample_lookups",
     "signal_haystack",
 ]

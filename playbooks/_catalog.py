@@ -64,9 +64,7 @@ class PlaybookCatalog:
         policy_file = Path(policy_path) if policy_path is not None else default_policy_file()
         gpolicy = guardrails_policy if guardrails_policy is not None else load_policy()
         if config_models is None:
-            from pipelines.ingestion import IngestionConfig
-
-            config_models = {"ingestion": IngestionConfig}
+            config_models = _config_models()
         if not folder.is_dir():
             raise PlaybookError(f"{folder}: playbook ?: field (folder): not a directory of playbooks")
         playbooks: dict[str, Playbook] = {}
@@ -104,19 +102,21 @@ class PlaybookCatalog:
         """The file a playbook was read from (None when built in memory)."""
         return self._sources.get(id)
 
-    def policy(self, rc: RootCause | str) -> PolicyEntry:
+    def policy(self, rc: RootCause | str, pipeline: str | None = None) -> PolicyEntry:
+        """The policy's treatment of ``rc``; on ``pipeline`` when given (its
+        own override, if the policy has one)."""
         cause = RootCause(rc)
         entry = self._policy.get(cause)
         if entry is None:
             raise NotFoundError(f"the playbook policy has no entry for root cause {cause.value!r}")
-        return entry
+        return entry.for_pipeline(pipeline)
 
     def for_root_cause(self, rc: RootCause | str, pipeline: str | None = None) -> list[Playbook]:
         """Playbooks that treat ``rc`` (on ``pipeline`` when given): the
-        policy's default first, then the others in id order."""
+        policy's default (for that pipeline) first, then the others in id order."""
         cause = RootCause(rc)
         entry = self._policy.get(cause)
-        default = entry.playbook if entry is not None else None
+        default = entry.for_pipeline(pipeline).playbook if entry is not None else None
         treating = [
             pb
             for pb in self._playbooks.values()
@@ -134,6 +134,14 @@ class PlaybookCatalog:
             for sig in pb.signatures
         ]
 
+    def changes_nothing(self, playbook: Playbook | str) -> bool:
+        """True when none of the playbook's steps changes a pipeline (it only
+        notifies or probes): choosing it is handing the incident to people."""
+        from tools import ACTION_TOOLS
+
+        pb = self.get(playbook) if isinstance(playbook, str) else playbook
+        return not any(ACTION_TOOLS[s.tool].mutating for s in pb.steps)
+
     # -- rendering ---------------------------------------------------------
     def render_steps(self, playbook: Playbook | str, context: Mapping[str, Any]) -> list[Step]:
         """The playbook's steps with their arguments rendered against
@@ -147,6 +155,15 @@ class PlaybookCatalog:
         relies on the inverses its tools recorded."""
         pb = self.get(playbook) if isinstance(playbook, str) else playbook
         return None if pb.rollback is None else _render(pb, pb.rollback, "rollback", context)
+
+
+def _config_models() -> dict[str, type[BaseModel]]:
+    """Each pipeline's config model, for checking step arguments and bounds."""
+    from pipelines.annotation import AnnotationConfig
+    from pipelines.enrichment import EnrichmentConfig
+    from pipelines.ingestion import IngestionConfig
+
+    return {"ingestion": IngestionConfig, "annotation": AnnotationConfig, "enrichment": EnrichmentConfig}
 
 
 def _render(pb: Playbook, steps: list[Step], where: str, context: Mapping[str, Any]) -> list[Step]:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from app.errors import PlaybookError
 from app.taxonomy import RootCause
 from guardrails import GuardrailPolicy
+from playbooks._evidence import sample_lookups
 from playbooks._models import Playbook, PolicyEntry, Step
 from playbooks._template import render
 from tools import ACTION_TOOLS, Args
@@ -122,6 +123,7 @@ def sample_context(pipeline: str, config_model: type[BaseModel]) -> dict[str, An
         "dataset": "example",
         "incident": {"id": "inc-example"},
         "attempt": 1,
+        **sample_lookups(),
     }
 
 
@@ -174,6 +176,11 @@ def check_playbook(
                 f"{sig.root_cause.value!r} is not among this playbook's root_causes "
                 f"({', '.join(rc.value for rc in pb.root_causes)})",
             )
+        if sig.note is not None:
+            try:
+                render(sig.note, sample_lookups())
+            except PlaybookError as exc:
+                raise _fail(file, pb.id, f"signatures[{i}].note", str(exc)) from None
     worst: tuple[int, str, str] | None = None
     for where, steps in (("steps", pb.steps), ("rollback", pb.rollback or [])):
         for i, step in enumerate(steps):
@@ -238,6 +245,24 @@ def check_catalogue(
                 f"{policy_file}: root cause {rc.value!r}: field playbook: playbook {pb.id!r} "
                 f"({sources[pb.id].name}) does not list {rc.value!r} in its root_causes"
             )
+        for pipeline, own in entry.pipelines.items():
+            field = f"pipelines.{pipeline.value}.playbook"
+            if own.playbook is None:
+                continue
+            opb = playbooks.get(own.playbook)
+            if opb is None:
+                known = ", ".join(sorted(playbooks)) or "none"
+                raise PlaybookError(
+                    f"{policy_file}: root cause {rc.value!r}: field {field}: unknown playbook {own.playbook!r}; "
+                    f"known: {known}"
+                )
+            if rc not in opb.root_causes or pipeline not in opb.pipelines:
+                raise PlaybookError(
+                    f"{policy_file}: root cause {rc.value!r}: field {field}: playbook {opb.id!r} "
+                    f"({sources[opb.id].name}) does not treat {rc.value!r} on {pipeline.value} "
+                    f"(root_causes: {', '.join(r.value for r in opb.root_causes)}; "
+                    f"pipelines: {', '.join(p.value for p in opb.pipelines)})"
+                )
     covered = {sig.root_cause for pb in playbooks.values() for sig in pb.signatures}
     missing = [rc.value for rc in RootCause if rc != RootCause.NO_FAULT and rc not in covered]
     if missing:

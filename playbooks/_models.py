@@ -21,6 +21,7 @@ __all__ = [
     "ValidationCheck",
     "Playbook",
     "PolicyEntry",
+    "PipelineTreatment",
     "BlastRadius",
     "signal_haystack",
 ]
@@ -32,6 +33,7 @@ _FIELDS = ("type", "stage", "error", "message", "name", "status", "level", "obse
 _FLAGS = re.IGNORECASE | re.DOTALL
 # Longer texts are searched on their first and last halves of this many characters.
 _MAX_TEXT = 8000
+_PIPELINES = frozenset(p.value for p in Pipeline)
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
     ">=": operator.ge,
@@ -165,6 +167,10 @@ class Signature(_Strict):
     all: list[SignalMatcher] = Field(default_factory=list)
     none: list[SignalMatcher] = Field(default_factory=list)
     description: str = Field(min_length=1)
+    # What the diagnosis says when this signature recognised the cause: a
+    # template over the incident's metrics (see playbooks._evidence), e.g.
+    # "backlog ${latest.annotation_backlog.value} tasks".
+    note: str | None = Field(default=None, min_length=1, max_length=500)
 
     @model_validator(mode="after")
     def _needs_positive(self) -> Signature:
@@ -256,17 +262,42 @@ class Playbook(_Strict):
     rollback: list[Step] | None = None
 
 
-class PolicyEntry(_Strict):
-    """The default treatment of a root cause and how far it may run alone."""
+def _check_treatment(playbook: str | None, decision: Decision) -> None:
+    if decision == Decision.NO_ACTION and playbook is not None:
+        raise ValueError("decision no_action takes no playbook (use playbook: null)")
+    if decision != Decision.NO_ACTION and playbook is None:
+        raise ValueError(f"decision {decision.value} needs a playbook")
 
-    root_cause: RootCause
+
+class PipelineTreatment(_Strict):
+    """A pipeline's own default treatment of a root cause."""
+
     playbook: str | None
     decision: Decision
 
     @model_validator(mode="after")
-    def _consistent(self) -> PolicyEntry:
-        if self.decision == Decision.NO_ACTION and self.playbook is not None:
-            raise ValueError("decision no_action takes no playbook (use playbook: null)")
-        if self.decision != Decision.NO_ACTION and self.playbook is None:
-            raise ValueError(f"decision {self.decision.value} needs a playbook")
+    def _consistent(self) -> PipelineTreatment:
+        _check_treatment(self.playbook, self.decision)
         return self
+
+
+class PolicyEntry(_Strict):
+    """The default treatment of a root cause and how far it may run alone;
+    ``pipelines`` overrides both for named pipelines."""
+
+    root_cause: RootCause
+    playbook: str | None
+    decision: Decision
+    pipelines: dict[Pipeline, PipelineTreatment] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PolicyEntry:
+        _check_treatment(self.playbook, self.decision)
+        return self
+
+    def for_pipeline(self, pipeline: str | None) -> PolicyEntry:
+        """This entry as it applies to ``pipeline`` (its override, if any)."""
+        own = self.pipelines.get(Pipeline(pipeline)) if pipeline in _PIPELINES else None
+        if own is None:
+            return self
+        return PolicyEntry(root_cause=self.root_cause, playbook=own.playbook, decision=own.decision)

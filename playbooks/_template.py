@@ -10,7 +10,10 @@ walked by a small interpreter that knows only:
   ``pipeline``, ``dataset``, ``incident.id``, ``attempt``), through nested
   mappings or pydantic models;
 - ``+ - * / // %``, unary ``-``/``+``, and comparisons ``== != < <= > >=``;
-- calls of ``min``, ``max``, ``int``, ``round`` and ``float``.
+- calls of ``min``, ``max``, ``int``, ``round`` and ``float``;
+- ``a if condition else b`` (only the chosen branch is evaluated), and
+  ``and`` / ``or`` / ``not`` over comparisons (evaluated left to right,
+  stopping as soon as the result is known).
 
 Anything else (other calls, attribute access on anything but a mapping,
 subscripts, lambdas, comprehensions, names starting with ``_``) raises
@@ -114,6 +117,14 @@ def _eval(node: ast.AST, ctx: Mapping[str, Any]) -> Any:
         return _lookup(ctx, node.id, node.id)
     if isinstance(node, ast.Attribute):
         return _attribute(node, ctx)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        return not _truth(_eval(node.operand, ctx), "not")
+    if isinstance(node, ast.BoolOp):
+        is_and = isinstance(node.op, ast.And)
+        for value in node.values:
+            if _truth(_eval(value, ctx), "and" if is_and else "or") != is_and:
+                return not is_and
+        return is_and
     if isinstance(node, ast.UnaryOp):
         operand = _number(_eval(node.operand, ctx))
         if isinstance(node.op, ast.USub):
@@ -139,6 +150,8 @@ def _eval(node: ast.AST, ctx: Mapping[str, Any]) -> Any:
         return True
     if isinstance(node, ast.Call):
         return _call(node, ctx)
+    if isinstance(node, ast.IfExp):
+        return _eval(node.body if _truth(_eval(node.test, ctx), "if") else node.orelse, ctx)
     raise _Refused(f"{type(node).__name__} is not allowed")
 
 
@@ -169,6 +182,12 @@ def _lookup(container: Any, key: str, shown: str) -> Any:
     if value is _MISSING:
         known = ", ".join(sorted(str(k) for k in container)) or "none"
         raise _Refused(f"unknown name {shown!r} (known here: {known})")
+    return value
+
+
+def _truth(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise _Refused(f"{where} takes comparisons (True or False), not {value!r}")
     return value
 
 

@@ -7,6 +7,7 @@ they are safe to repeat, and how to undo them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any, ClassVar, Literal, Protocol
 
@@ -24,6 +25,7 @@ __all__ = [
     "ActionTool",
     "InverseStep",
     "Args",
+    "ScopeArgs",
 ]
 
 
@@ -77,6 +79,13 @@ class Args(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class ScopeArgs(Args):
+    """Which pipeline (and dataset) a tool looks at or acts on."""
+
+    pipeline: str = Field(description="ingestion | annotation | enrichment")
+    dataset: str | None = Field(default=None, description="The dataset; default the pipeline's supervised one.")
+
+
 class InverseStep(BaseModel):
     tool: str
     args: dict[str, Any]
@@ -107,4 +116,10 @@ class ActionTool(Tool):
 
     def inverse(self, args: Args, result: ToolResult, old_value: Any) -> InverseStep | None:
         """How to undo this action, from its arguments and what it returned."""
+        return None
+
+    def approval_needed(self, args: Args, observe: Callable[[str, dict[str, Any]], ToolResult]) -> str | None:
+        """Why this call needs a human's approval before it runs (None: it
+        does not), judged from the world through ``observe`` and the config,
+        never from whoever asks for it."""
         return None

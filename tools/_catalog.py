@@ -8,18 +8,14 @@ from typing import Any, Literal
 from pydantic import Field
 
 from guardrails import Risk
-from tools._base import ActionTool, Args, InverseStep, ObserveTool, Tool, ToolResult
+from tools._base import ActionTool, Args, InverseStep, ObserveTool, ScopeArgs, Tool, ToolResult
+from tools._catalog_ml import FallbackModel, QuarantineAnnotator, Reenrich, ReenrichScope, ReleaseAnnotator
 
 __all__ = ["TOOLS", "OBSERVE_TOOLS", "ACTION_TOOLS", "tool"]
 
 
-class _Scope(Args):
-    pipeline: str = Field(description="ingestion | annotation | enrichment")
-    dataset: str | None = Field(default=None, description="The dataset; default the pipeline's supervised one.")
-
-
 # -- observe ----------------------------------------------------------------
-class GetSignalsArgs(_Scope):
+class GetSignalsArgs(ScopeArgs):
     since_t: float = Field(default=0.0, description="Only signals at or after this time (seconds).")
     kinds: list[Literal["event", "metric", "log", "check"]] | None = None
     limit: int = Field(default=200, ge=1, le=2000)
@@ -34,7 +30,7 @@ class GetSignals(ObserveTool):
 class RunStatus(ObserveTool):
     name = "run_status"
     description = "The latest run of a pipeline: status, counts, quarantine reasons, error."
-    args_model = _Scope
+    args_model = ScopeArgs
 
 
 class GetMetricsArgs(Args):
@@ -51,10 +47,10 @@ class GetMetrics(ObserveTool):
 class GetChecks(ObserveTool):
     name = "get_checks"
     description = "The latest data-quality check results of a pipeline's dataset."
-    args_model = _Scope
+    args_model = ScopeArgs
 
 
-class GetLogsArgs(_Scope):
+class GetLogsArgs(ScopeArgs):
     level: Literal["debug", "info", "warning", "error"] = "warning"
     limit: int = Field(default=50, ge=1, le=500)
 
@@ -68,13 +64,13 @@ class GetLogs(ObserveTool):
 class GetConfig(ObserveTool):
     name = "get_config"
     description = "The pipeline's current config version, its values and each tunable's bounds."
-    args_model = _Scope
+    args_model = ScopeArgs
 
 
 class ConfigHistory(ObserveTool):
     name = "config_history"
     description = "Every config version: who changed what, when and why, and which were good."
-    args_model = _Scope
+    args_model = ScopeArgs
 
 
 class RecallArgs(Args):
@@ -89,7 +85,7 @@ class RecallIncidents(ObserveTool):
 
 
 # -- act --------------------------------------------------------------------
-class RetryStageArgs(_Scope):
+class RetryStageArgs(ScopeArgs):
     stage: str | None = Field(default=None, description="The failed stage; the run resumes where it stopped.")
 
 
@@ -101,7 +97,7 @@ class RetryStage(ActionTool):
     idempotent = True
 
 
-class SetConfigArgs(_Scope):
+class SetConfigArgs(ScopeArgs):
     key: str
     value: float | int | bool | str
 
@@ -124,7 +120,7 @@ class SetConfig(ActionTool):
         return InverseStep(tool="set_config", args={**args.model_dump(), "value": old_value})
 
 
-class RestoreConfigArgs(_Scope):
+class RestoreConfigArgs(ScopeArgs):
     version: int | None = Field(default=None, description="Version to go back to; default the last good one.")
 
 
@@ -145,7 +141,7 @@ class RestoreConfig(ActionTool):
 class PausePipeline(ActionTool):
     name = "pause_pipeline"
     description = "Stop the pipeline between batches; nothing is lost, a resume continues."
-    args_model = _Scope
+    args_model = ScopeArgs
     risk = Risk.MEDIUM
     idempotent = True
 
@@ -156,7 +152,7 @@ class PausePipeline(ActionTool):
 class ResumePipeline(ActionTool):
     name = "resume_pipeline"
     description = "Let a paused pipeline run again."
-    args_model = _Scope
+    args_model = ScopeArgs
     risk = Risk.MEDIUM
     idempotent = True
 
@@ -164,7 +160,7 @@ class ResumePipeline(ActionTool):
         return InverseStep(tool="pause_pipeline", args=args.model_dump())
 
 
-class QuarantineBatchArgs(_Scope):
+class QuarantineBatchArgs(ScopeArgs):
     run_id: str | None = Field(default=None, description="The offending run; default the latest one.")
 
 
@@ -176,7 +172,7 @@ class QuarantineBatch(ActionTool):
     idempotent = True
 
 
-class RollbackTableArgs(_Scope):
+class RollbackTableArgs(ScopeArgs):
     snapshot_id: int | None = Field(default=None, description="Snapshot to go back to; default the last good one.")
 
 
@@ -194,7 +190,7 @@ class RollbackTable(ActionTool):
         return InverseStep(tool="rollback_table", args={**args.model_dump(), "snapshot_id": prev})
 
 
-class ScaleWorkersArgs(_Scope):
+class ScaleWorkersArgs(ScopeArgs):
     workers: int = Field(ge=1)
 
 
@@ -234,7 +230,7 @@ class Notify(ActionTool):
 class ProbeSource(ActionTool):
     name = "probe_source"
     description = "Check whether the pipeline's source answers."
-    args_model = _Scope
+    args_model = ScopeArgs
     risk = Risk.LOW
     idempotent = True
     mutating = False
@@ -242,7 +238,17 @@ class ProbeSource(ActionTool):
 
 OBSERVE_TOOLS: dict[str, type[Tool]] = {
     t.name: t
-    for t in (GetSignals, RunStatus, GetMetrics, GetChecks, GetLogs, GetConfig, ConfigHistory, RecallIncidents)
+    for t in (
+        GetSignals,
+        RunStatus,
+        GetMetrics,
+        GetChecks,
+        GetLogs,
+        GetConfig,
+        ConfigHistory,
+        RecallIncidents,
+        ReenrichScope,
+    )
 }
 ACTION_TOOLS: dict[str, type[ActionTool]] = {
     t.name: t
@@ -257,6 +263,10 @@ ACTION_TOOLS: dict[str, type[ActionTool]] = {
         ScaleWorkers,
         Notify,
         ProbeSource,
+        QuarantineAnnotator,
+        ReleaseAnnotator,
+        FallbackModel,
+        Reenrich,
     )
 }
 TOOLS: dict[str, type[Tool]] = {**OBSERVE_TOOLS, **ACTION_TOOLS}

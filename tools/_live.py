@@ -26,6 +26,7 @@ from pipelines.runtime import (
 )
 from tools._base import ToolCall, ToolResult
 from tools._live_observe import event_signals, latest_run, table_checks
+from tools._live_pipelines import PipelineActions
 from tools._prometheus import PrometheusMetrics
 from tools._signals import Signal
 
@@ -35,10 +36,11 @@ _log = structlog.get_logger("dataops.notify")
 _LEVELS = {"debug": 0, "info": 1, "warning": 2, "error": 3}
 
 
-class LiveBackend:
+class LiveBackend(PipelineActions):
     """Answers every tool against the real world. ``jobs`` are the supervised
     jobs by ``pipeline/dataset``; ``config_models`` give each pipeline's
-    tunables and bounds."""
+    tunables and bounds. Annotation and enrichment actions come from
+    :class:`tools._live_pipelines.PipelineActions`."""
 
     def __init__(
         self,
@@ -94,7 +96,8 @@ class LiveBackend:
         rows = self.rt.events.list(pipeline=pipeline, since=datetime.fromtimestamp(since, UTC), limit=2000)
         signals = [s for s in event_signals(rows, self.start) if s.t >= since_t and (not dataset or s.dataset in (None, dataset, "*"))]
         for job in self.jobs.values():
-            if job.pipeline == pipeline and (not dataset or job.dataset == dataset):
+            # The table checks hold an ingested table to the ingestion ledger.
+            if job.pipeline == pipeline == "ingestion" and (not dataset or job.dataset == dataset):
                 for c in table_checks(self.rt, job.dataset, self._check_cache):
                     if c["status"] == "fail":
                         signals.append(Signal(kind="check", t=self.now_t(), pipeline=pipeline, **c))
@@ -128,7 +131,7 @@ class LiveBackend:
 
     def _get_checks(self, pipeline: str, dataset: str | None = None) -> ToolResult:
         job = self._job(pipeline, dataset)
-        checks = table_checks(self.rt, job.dataset, self._check_cache)
+        checks = table_checks(self.rt, job.dataset, self._check_cache) if job.pipeline == "ingestion" else []
         return ToolResult.ok("get_checks", checks) if checks else ToolResult.no_data("get_checks", "no checks yet")
 
     def _get_logs(self, pipeline: str, dataset: str | None = None, level: str = "warning", limit: int = 50) -> ToolResult:
@@ -269,6 +272,9 @@ class LiveBackend:
     def _quarantine_batch(self, pipeline: str, dataset: str | None = None, run_id: str | None = None) -> ToolResult:
         job = self._job(pipeline, dataset)
         run = self._run(job, run_id)
+        if job.pipeline != "ingestion":
+            # Their own records are not samples, and job.dataset's table is the raw one: leave both alone.
+            return self._hold_back_batch(job, run)
         moved = self._move_to_quarantine(run)
         rolled_back = None
         if run.snapshot_id is not None and run.snapshot_id == self.rt.offline.current_snapshot_id(job.dataset):

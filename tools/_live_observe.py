@@ -39,7 +39,13 @@ def event_signals(rows: list[RunEventRow], start: datetime) -> list[Signal]:
             out.extend(_metric_signals(row, data, t))
             continue
         error = data.pop("error", None)
-        extra = {k: v for k, v in data.items() if isinstance(v, str | int | float | bool)}
+        # A field an event names like one of the signal's own (a retrain's
+        # "labels" count) is kept under another name rather than clash.
+        extra = {
+            (f"event_{k}" if k in Signal.model_fields else k): v
+            for k, v in data.items()
+            if isinstance(v, str | int | float | bool)
+        }
         out.append(
             Signal(
                 kind="event",

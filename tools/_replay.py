@@ -31,6 +31,7 @@ from typing import Any, Protocol
 
 from tools._base import ToolCall, ToolResult
 from tools._catalog import ACTION_TOOLS, TOOLS
+from tools._catalog_ml import MODEL_VERSION_KEYS
 from tools._replay_world import ReplayTimeline, WorldOutcome, playbook_of_key
 from tools._signals import Signal
 
@@ -329,6 +330,59 @@ class ReplayBackend:
 
     def _rollback_table(self, pipeline: str, dataset: str | None = None, snapshot_id: int | None = None) -> ToolResult:
         return ToolResult.ok("rollback_table", {"snapshot_id": snapshot_id, "previous_snapshot_id": None})
+
+    # -- annotation and enrichment -------------------------------------------
+    def _quarantine_annotator(
+        self, pipeline: str, annotator: str, dataset: str | None = None, reason: str = ""
+    ) -> ToolResult:
+        self._emit(kind="event", type="annotator_quarantined", annotator=annotator, by="agent")
+        return ToolResult.ok("quarantine_annotator", {"annotator": annotator, "answers_set_aside": 0, "requeued": 0})
+
+    def _release_annotator(self, pipeline: str, annotator: str, dataset: str | None = None) -> ToolResult:
+        self._emit(kind="event", type="annotator_released", annotator=annotator, by="agent")
+        return ToolResult.ok("release_annotator", {"annotator": annotator})
+
+    def _fallback_model(self, pipeline: str, kind: str, dataset: str | None = None) -> ToolResult:
+        key = MODEL_VERSION_KEYS[kind]
+        current = self._versions[-1]["values"].get(key)
+        if not isinstance(current, int) or current <= 1:
+            return ToolResult.fail("fallback_model", f"the model registry has no {kind} version before {current}")
+        version, _ = self._change({key: current - 1}, f"fall back to {kind} version {current - 1}")
+        return ToolResult.ok(
+            "fallback_model", {"kind": kind, "version": current - 1, "previous_version": current, "config_version": version}
+        )
+
+    def _reenrich_scope(
+        self, pipeline: str, dataset: str | None = None, snapshot_id: int | None = None, version: str | None = None
+    ) -> ToolResult:
+        samples = _samples_in(self.visible())
+        if samples is None:
+            return self._nothing("reenrich_scope", "the case shows no sample counts")
+        return ToolResult.ok(
+            "reenrich_scope", {"samples": samples, "snapshot_id": snapshot_id, "version": version or "next"}
+        )
+
+    def _reenrich(
+        self, pipeline: str, dataset: str | None = None, snapshot_id: int | None = None, version: str | None = None
+    ) -> ToolResult:
+        samples = _samples_in(self.visible()) or 0
+        self._emit(kind="event", type="reenrich_started", samples=samples, by="agent")
+        return ToolResult.ok("reenrich", {"version": version or "next", "snapshot_id": snapshot_id, "samples": samples})
+
+
+def _samples_in(signals: Sequence[Signal]) -> int | None:
+    """The most samples any run or report in the case speaks of: what a
+    re-enrichment of the whole snapshot would go through again."""
+    counts: list[float] = []
+    for s in signals:
+        extra = s.model_extra or {}
+        for key in ("samples", "read"):
+            value = extra.get(key)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                counts.append(float(value))
+        if s.kind == "metric" and s.name == "enrichment_processed" and s.value is not None:
+            counts.append(s.value)
+    return int(max(counts)) if counts else None
 
 
 def _runlike(s: Signal) -> bool:

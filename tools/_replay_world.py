@@ -3,7 +3,8 @@ world shows after each playbook decided its future.
 
 - ``recovered``: from the decision on, the case's failing signals stop;
   ``recovery_delay_s`` later healthy ones appear (a ``run_succeeded`` event,
-  passing versions of the failing checks, metrics back to their baseline).
+  passing versions of the failing checks, metrics back to their baseline:
+  ratios and error or failure counts to 0, others to their first value).
 - ``still_failing``: the case's failing signals and its metrics repeat every
   ``repeat_every_s`` (or the span of the failures, if longer), from the
   decision on.
@@ -26,6 +27,8 @@ __all__ = ["WorldOutcome", "ReplayTimeline", "playbook_of_key"]
 
 WorldOutcome = Literal["recovered", "still_failing", "worse"]
 _RATIO = ("ratio", "share", "fraction", "rate", "pct", "percent")
+# Counts of things going wrong: nothing goes wrong once the world recovered.
+_ERRORS = ("error", "failure", "failed")
 
 
 def playbook_of_key(key: str | None) -> tuple[str | None, bool]:
@@ -43,6 +46,11 @@ class _Segment:
     start: float
     outcome: str
     playbook: str
+
+
+def _is_error_count(sig: Signal) -> bool:
+    name = (sig.name or "").lower()
+    return any(w in name for w in _ERRORS)
 
 
 def _is_ratio(sig: Signal) -> bool:
@@ -139,8 +147,9 @@ class ReplayTimeline:
             ok = s.expected if s.expected is not None else 0
             out.append(Signal(kind="check", name=name, status="pass", observed=ok, expected=s.expected))
         for s in series.values():
-            # Back to normal: ratios to 0, anything else to its first (pre-incident) value.
-            value = 0.0 if _is_ratio(s) else float(s.value or 0.0)
+            # Back to normal: ratios and error counts to 0, anything else to
+            # its first (pre-incident) value.
+            value = 0.0 if _is_ratio(s) or _is_error_count(s) else float(s.value or 0.0)
             out.append(Signal(kind="metric", name=s.name, labels=s.labels, value=value))
         return [self.stamp(s, t) for s in out]
 

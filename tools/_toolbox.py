@@ -76,11 +76,14 @@ class ToolBox:
         idempotency_key: str,
         dry_run: bool = False,
         undo: bool = False,
+        approved: bool = False,
     ) -> ActionOutcome:
         """Run one action through the guardrails. ``undo`` marks the recorded
         inverse of an action that ran: it puts back a value the pipeline
         already had, so config bounds do not apply (the kill switch, limits
-        and the audit still do)."""
+        and the audit still do). An action whose tool asks for a human's
+        approval (:meth:`approval_needed`) returns ``approval_required``
+        unless ``approved`` says a human gave it."""
         cls = ACTION_TOOLS.get(name)
         if cls is None:
             known = "observe tool" if name in TOOLS else "tool"
@@ -114,6 +117,15 @@ class ToolBox:
             self.calls.append({"tool": name, "args": request.args, "replayed": True})
             inverse = tool.inverse(parsed, result, stored.get("old_value")) if result.is_ok else None
             return ActionOutcome(result, inverse, None)
+        why = None if (approved or undo or dry_run) else tool.approval_needed(parsed, self.observe)
+        if why:
+            entry = self.guardrails.record(request, "refused", reason=f"approval: {why}")
+            self.calls.append({"tool": name, "args": request.args, "verdict": why, "allowed": False})
+            return ActionOutcome(
+                ToolResult(tool=name, status=ToolStatus.APPROVAL_REQUIRED, error=f"needs a human's approval: {why}"),
+                None,
+                entry.seq,
+            )
         verdict = self.guardrails.check(request)
         self.calls.append({"tool": name, "args": request.args, "verdict": verdict.reason, "allowed": verdict.allowed})
         if verdict.dry_run:
@@ -147,6 +159,19 @@ class ToolBox:
         _log.info("action", tool=name, pipeline=pipeline, incident=incident_id, status=str(result.status))
         inverse = tool.inverse(parsed, result, old_value) if result.is_ok else None
         return ActionOutcome(result, inverse, entry.seq)
+
+    def approval_needed(self, name: str, args: dict[str, Any]) -> str | None:
+        """Why running action ``name`` with ``args`` now would need a human's
+        approval; None when it would not (or is no valid action call, which
+        :meth:`act` reports)."""
+        cls = ACTION_TOOLS.get(name)
+        if cls is None:
+            return None
+        try:
+            parsed = cls.args_model.model_validate(args)
+        except ValidationError:
+            return None
+        return cls().approval_needed(parsed, self.observe)
 
     def _current_value(self, pipeline: str, dataset: str | None, key: str) -> Any:
         res = self.observe("get_config", {"pipeline": pipeline, "dataset": dataset})

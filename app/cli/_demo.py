@@ -1,4 +1,5 @@
-"""``dataops demo``: ingestion under supervision while real faults strike."""
+"""``dataops demo``: ingestion, annotation and enrichment under supervision
+while real faults strike them."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ def demo(
     faults: Annotated[str | None, typer.Option(help="Comma-separated fault names (see `dataops chaos list`).")] = None,
     memory: Annotated[bool, typer.Option(help="Use the incident memory (loads the MiniLM model).")] = True,
 ) -> None:
-    """Run ingestion under the agents while a script of faults is injected,
-    then show each incident and the data accounting."""
+    """Run ingestion, annotation and enrichment under the agents while a
+    script of faults is injected, then show each incident and the data
+    accounting."""
     from app.demo import DEFAULT_SCRIPT, run_demo
 
     rt = open_runtime(quiet=True)
@@ -41,10 +43,11 @@ def demo(
     console.print(
         table(
             "Incidents",
-            ["fault", "root cause", "decision", "playbook", "outcome", "s to resolve"],
+            ["fault", "pipeline", "root cause", "decision", "playbook", "outcome", "s to resolve"],
             [
                 (
                     i["fault"],
+                    i["pipeline"],
                     i["root_cause"],
                     i["decision"],
                     i["playbook"],

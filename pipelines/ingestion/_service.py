@@ -77,9 +77,20 @@ def export_manifest(rt: Runtime, dataset: str, out: Path) -> int:
         table = snap.select(
             ["sample_id", "source", "uri", "modality", "sha256", "phash_hex", "quality_score", "metadata"]
         ).rename_columns(list(MANIFEST_COLUMNS))
+        table = _with_enrichment(rt, dataset, table)
     out.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, out)
     return table.num_rows
+
+
+def _with_enrichment(rt: Runtime, dataset: str, table: pa.Table) -> pa.Table:
+    """Each sample's latest enrichment (scores, flags, auto-label, duplicate-of),
+    left-joined when the dataset has been enriched."""
+    if f"{dataset}__enrichment" not in rt.offline.tables():
+        return table
+    from pipelines.enrichment import join_latest_enrichment
+
+    return join_latest_enrichment(rt, dataset, table)
 
 
 def parse_metadata(value: str | None) -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""`dataops demo` as a user runs it: every low- and medium-risk fault is
-auto-fixed, high-risk ones wait for a human, and no record is lost."""
+"""`dataops demo` as a user runs it: ingestion, annotation and enrichment
+under the agents; every low- and medium-risk fault is auto-fixed, high-risk
+ones wait for a human, and no record is lost."""
 
 from __future__ import annotations
 
@@ -9,9 +10,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from playbooks import PlaybookCatalog
 
+pytestmark = pytest.mark.slow  # the whole scripted demo, about a minute
+
 _AUTO = {"auto_fix", "auto_fix_notify"}
+_ORDER = ["auto_fix", "auto_fix_notify", "needs_approval", "escalate"]
 
 
 def test_demo_json(tmp_path: Path) -> None:
@@ -26,13 +32,21 @@ def test_demo_json(tmp_path: Path) -> None:
     from evals.faults import FAULTS
 
     assert sorted(i["fault"] for i in report["incidents"]) == sorted(FAULTS)
+    assert {i["pipeline"] for i in report["incidents"]} == {"ingestion", "annotation", "enrichment"}
     for inc in report["incidents"]:
-        assert set(inc) >= {"fault", "root_cause", "decision", "playbook", "status", "seconds_to_resolve"}
+        assert set(inc) >= {"fault", "pipeline", "root_cause", "decision", "playbook", "status", "seconds_to_resolve"}
         expected = FAULTS[inc["fault"]]
+        assert inc["pipeline"] == expected.pipeline
         assert inc["root_cause"] == expected.expected_root_cause.value, inc
-        policy = catalog.policy(expected.expected_root_cause).decision.value
-        if policy in _AUTO:
+        assert inc["playbook"] == expected.expected_playbook, inc
+        policy = catalog.policy(expected.expected_root_cause, expected.pipeline).decision.value
+        # The gate only ever tightens the policy (incident memory may ask a
+        # human where a playbook failed on similar incidents before).
+        assert _ORDER.index(inc["decision"]) >= _ORDER.index(policy), inc
+        if inc["decision"] in _AUTO:
             assert inc["status"] == "resolved", inc
+        elif inc["decision"] == "needs_approval":
+            assert policy in _AUTO and inc["status"] == "pending_approval", inc
         else:
             assert inc["status"] in ("pending_approval", "escalated"), inc
     acc = report["accounting"]

@@ -7,7 +7,7 @@ import pytest
 from sqlmodel import Session, select
 
 from app.taxonomy import Decision
-from evals.faults import FAULTS, make_fault
+from evals.faults import faults_for, make_fault
 from guardrails import AuditEntry
 from pipelines.ingestion import IngestionConfig
 from pipelines.runtime import RunRow
@@ -37,7 +37,7 @@ def _accounting_holds(world: World) -> None:
             assert run.read == run.accepted + run.duplicates + run.quarantined, run.id
 
 
-@pytest.mark.parametrize("name", list(FAULTS))
+@pytest.mark.parametrize("name", list(faults_for("ingestion")))
 def test_each_fault_is_detected_diagnosed_decided_fixed(world: World, name: str) -> None:
     fault, opened = _strike(world, name)
     assert len(opened) == 1, f"{name}: expected one incident, got {[o.id for o in opened]}"

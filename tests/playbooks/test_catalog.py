@@ -16,11 +16,16 @@ from playbooks import Playbook, PlaybookCatalog
 
 IDS = [
     "escalate_only",
+    "fallback_model",
     "pause_and_quarantine",
+    "quarantine_annotator",
+    "raise_autolabel_threshold",
     "reduce_batch_size",
+    "reenrich",
     "restore_config",
     "retry_with_backoff",
     "rollback_snapshot",
+    "route_to_expert_review",
     "scale_workers",
     "wait_for_upstream",
 ]
@@ -41,6 +46,14 @@ POLICY = {
     "model_degradation": ("escalate_only", "escalate"),
     "annotation_quality": ("escalate_only", "escalate"),
     "no_fault": (None, "no_action"),
+}
+
+# Where a pipeline has its own treatment.
+PIPELINE_POLICY = {
+    ("backlog", "annotation"): ("escalate_only", "escalate"),
+    ("model_degradation", "annotation"): ("raise_autolabel_threshold", "auto_fix_notify"),
+    ("model_degradation", "enrichment"): ("fallback_model", "auto_fix_notify"),
+    ("annotation_quality", "annotation"): ("route_to_expert_review", "auto_fix_notify"),
 }
 
 
@@ -68,6 +81,31 @@ def test_every_root_cause_has_the_policy_mapping(catalog: PlaybookCatalog) -> No
         if entry.playbook is not None:
             assert rc in catalog.get(entry.playbook).root_causes
     assert catalog.policy("backlog") == catalog.policy(RootCause.BACKLOG)
+
+
+def test_pipelines_have_their_own_treatments(catalog: PlaybookCatalog) -> None:
+    for rc in RootCause:
+        for pipeline in ("ingestion", "annotation", "enrichment"):
+            entry = catalog.policy(rc, pipeline)
+            want = PIPELINE_POLICY.get((rc.value, pipeline), POLICY[rc.value])
+            assert (entry.playbook, entry.decision) == (want[0], Decision(want[1])), (rc, pipeline)
+            if entry.playbook is not None:
+                pb = catalog.get(entry.playbook)
+                assert rc in pb.root_causes and pipeline in pb.pipelines
+    # Ingestion keeps the shared entry, and an unknown pipeline gets it too.
+    assert catalog.policy("model_degradation", "ingestion") == catalog.policy("model_degradation")
+    assert catalog.policy("backlog", "no_such_pipeline").playbook == "scale_workers"
+    assert [pb.id for pb in catalog.for_root_cause("annotation_quality", "annotation")] == [
+        "route_to_expert_review",
+        "escalate_only",
+        "quarantine_annotator",
+    ]
+    assert [pb.id for pb in catalog.for_root_cause("backlog", "annotation")] == ["escalate_only"]
+    assert [pb.id for pb in catalog.for_root_cause("backlog", "enrichment")] == ["scale_workers", "escalate_only"]
+
+
+def test_changes_nothing_marks_the_notify_only_playbook(catalog: PlaybookCatalog) -> None:
+    assert [pid for pid in catalog.ids if catalog.changes_nothing(pid)] == ["escalate_only"]
 
 
 def test_every_root_cause_but_no_fault_has_a_signature(catalog: PlaybookCatalog) -> None:
@@ -99,7 +137,14 @@ def test_for_root_cause_puts_the_policy_default_first(catalog: PlaybookCatalog) 
 
 
 def test_signatures_filter_by_pipeline(catalog: PlaybookCatalog) -> None:
-    assert len(catalog.signatures("ingestion")) == len(catalog.signatures()) > 20
+    ingestion = {pb.id for pb, _ in catalog.signatures("ingestion")}
+    annotation = {pb.id for pb, _ in catalog.signatures("annotation")}
+    enrichment = {pb.id for pb, _ in catalog.signatures("enrichment")}
+    assert len(catalog.signatures("ingestion")) > 20
+    assert len(catalog.signatures()) > len(catalog.signatures("ingestion"))
+    assert {"quarantine_annotator", "route_to_expert_review", "raise_autolabel_threshold"} <= annotation
+    assert not {"quarantine_annotator", "route_to_expert_review", "fallback_model", "reenrich"} & ingestion
+    assert {"fallback_model", "reenrich"} <= enrichment and "scale_workers" not in annotation
     assert catalog.signatures("no_such_pipeline") == []
 
 

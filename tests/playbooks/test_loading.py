@@ -12,6 +12,7 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
+from agents import config_models
 from app.errors import ConfigError, PlaybookError
 from guardrails import default_policy_path, load_policy
 from pipelines.runtime import PipelineConfig, tunable
@@ -44,7 +45,7 @@ def _load_error(lib: Path, policy: Path, **kwargs: Any) -> str:
 
 
 def test_the_copy_loads(tree: tuple[Path, Path]) -> None:
-    assert len(PlaybookCatalog.load(*tree).ids) == 8
+    assert len(PlaybookCatalog.load(*tree).ids) == 13
 
 
 def test_yaml_syntax(tree: tuple[Path, Path]) -> None:
@@ -150,7 +151,7 @@ def test_bounds_follow_the_config_models_given(tree: tuple[Path, Path]) -> None:
         workers: int = tunable(2, ge=1, le=3, description="At most three.")
 
     lib, policy = tree
-    models: dict[str, type[BaseModel]] = {"ingestion": SmallConfig}
+    models: dict[str, type[BaseModel]] = {**config_models(), "ingestion": SmallConfig}
     msg = _load_error(lib, policy, config_models=models)
     assert "'scale_workers'" in msg and "workers=4 is above the maximum" in msg and "(pipeline ingestion)" in msg
 
@@ -178,9 +179,9 @@ def test_signature_without_any_or_all(tree: tuple[Path, Path]) -> None:
 
 def test_root_cause_without_a_signature(tree: tuple[Path, Path]) -> None:
     lib, policy = tree
-    _edit(lib / "scale_workers.yaml", lambda d: d.update(signatures=[]))
+    _edit(lib / "wait_for_upstream.yaml", lambda d: d.update(signatures=[]))
     msg = _load_error(lib, policy)
-    assert str(lib) in msg and "field signatures" in msg and "backlog" in msg
+    assert str(lib) in msg and "field signatures" in msg and "upstream_outage" in msg
 
 
 def test_validation_check_missing_its_part(tree: tuple[Path, Path]) -> None:
@@ -224,3 +225,48 @@ def test_policy_with_an_unknown_root_cause_or_decision(tree: tuple[Path, Path]) 
 def test_missing_folder(tmp_path: Path) -> None:
     with pytest.raises(PlaybookError, match="not a directory"):
         PlaybookCatalog.load(tmp_path / "nope")
+
+
+def test_pipeline_override_naming_an_unknown_playbook(tree: tuple[Path, Path]) -> None:
+    lib, policy = tree
+    _edit(policy, lambda d: d["backlog"]["pipelines"].update(annotation={"playbook": "hire_people", "decision": "escalate"}))
+    msg = _load_error(lib, policy)
+    assert "root cause 'backlog'" in msg and "field pipelines.annotation.playbook" in msg and "hire_people" in msg
+
+
+def test_pipeline_override_with_a_playbook_for_another_pipeline(tree: tuple[Path, Path]) -> None:
+    lib, policy = tree
+    _edit(policy, lambda d: d["model_degradation"]["pipelines"].update(annotation={
+        "playbook": "fallback_model", "decision": "auto_fix_notify"}))
+    msg = _load_error(lib, policy)
+    assert "field pipelines.annotation.playbook" in msg and "'fallback_model'" in msg and "on annotation" in msg
+
+
+def test_pipeline_override_for_an_unknown_pipeline(tree: tuple[Path, Path]) -> None:
+    lib, policy = tree
+    _edit(policy, lambda d: d["backlog"]["pipelines"].update(training={"playbook": "escalate_only", "decision": "escalate"}))
+    msg = _load_error(lib, policy)
+    assert "root cause 'backlog'" in msg and "backlog.pipelines.training" in msg
+
+
+def test_pipeline_override_no_action_with_a_playbook(tree: tuple[Path, Path]) -> None:
+    lib, policy = tree
+    _edit(policy, lambda d: d["backlog"]["pipelines"].update(annotation={
+        "playbook": "escalate_only", "decision": "no_action"}))
+    msg = _load_error(lib, policy)
+    assert "backlog.pipelines.annotation" in msg and "no_action takes no playbook" in msg
+
+
+def test_signature_note_naming_something_unknown(tree: tuple[Path, Path]) -> None:
+    lib, policy = tree
+    _edit(lib / "escalate_only.yaml", lambda d: d["signatures"][-1].update(note="backlog ${config.workers} workers"))
+    msg = _load_error(lib, policy)
+    assert "'escalate_only'" in msg and "note" in msg and "unknown name 'config'" in msg
+
+
+def test_step_arguments_from_evidence_are_checked_against_the_tool(tree: tuple[Path, Path]) -> None:
+    lib, policy = tree
+    _edit(lib / "fallback_model.yaml", lambda d: d["steps"][0]["args"].update(kind="${latest.x.model}"))
+    msg = _load_error(lib, policy)
+    assert "'fallback_model'" in msg and "steps[0].args.kind" in msg
+

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from app.cli._chaos import register
 from app.errors import InputError
 from app.taxonomy import RootCause
-from evals.faults import FAULTS, Fault, apply_all, heal_all, make_fault
+from evals.faults import FAULTS, Fault, apply_all, faults_for, heal_all, make_fault
 from pipelines.ingestion import ingestion_job
 from tests.evals.faults._world import World, failed_stage
 
@@ -25,21 +25,38 @@ EXPECTED = {
     "duplicate_flood": ("duplicate_flood", "pause_and_quarantine"),
     "bad_table_write": ("data_corruption", "rollback_snapshot"),
     "stage_exception": ("code_defect", "escalate_only"),
+    "annotator_random": ("annotation_quality", "quarantine_annotator"),
+    "autolabel_degraded": ("model_degradation", "raise_autolabel_threshold"),
+    "annotation_backlog_surge": ("backlog", "escalate_only"),
+    "embedding_model_failure": ("model_degradation", "fallback_model"),
+    "embedding_oom": ("resource_exhaustion", "reduce_batch_size"),
+    "enrichment_issue_spike": ("data_quality", "pause_and_quarantine"),
+}
+PIPELINES = {name: "ingestion" for name in list(EXPECTED)[:9]} | {
+    "annotator_random": "annotation",
+    "autolabel_degraded": "annotation",
+    "annotation_backlog_surge": "annotation",
+    "embedding_model_failure": "enrichment",
+    "embedding_oom": "enrichment",
+    "enrichment_issue_spike": "enrichment",
 }
 
 
-def test_the_nine_faults_and_what_they_expect() -> None:
+def test_the_faults_and_what_they_expect() -> None:
     assert list(FAULTS) == list(EXPECTED)
     for name, cls in FAULTS.items():
         assert issubclass(cls, Fault) and cls.name == name
         assert isinstance(cls.expected_root_cause, RootCause)
         assert (str(cls.expected_root_cause), cls.expected_playbook) == EXPECTED[name]
-        assert cls.pipeline == "ingestion" and cls.description
+        assert cls.pipeline == PIPELINES[name] and cls.description
         fault = make_fault(name)
         assert isinstance(fault, cls) and not fault.active and not fault.applied
         described = fault.describe()
         assert described["name"] == name and described["active"] is False and described["job"] is None
         json.dumps(described)
+    assert list(faults_for("annotation")) == ["annotator_random", "autolabel_degraded", "annotation_backlog_surge"]
+    assert list(faults_for("enrichment")) == ["embedding_model_failure", "embedding_oom", "enrichment_issue_spike"]
+    assert faults_for("training") == {}
 
 
 def test_make_fault_rejects_unknown_names_parameters_and_values() -> None:
@@ -98,7 +115,7 @@ def test_chaos_list_table() -> None:
         assert header in result.output
     for name, (cause, playbook) in EXPECTED.items():
         line = next(line for line in result.output.splitlines() if f" {name} " in line)
-        assert "ingestion" in line and cause in line and playbook in line
+        assert PIPELINES[name] in line and cause in line and playbook in line
 
 
 def test_chaos_list_json() -> None:
@@ -108,5 +125,5 @@ def test_chaos_list_json() -> None:
     assert [r["name"] for r in rows] == list(EXPECTED)
     for row in rows:
         assert (row["expected_root_cause"], row["expected_playbook"]) == EXPECTED[row["name"]]
-        assert row["pipeline"] == "ingestion" and row["description"]
+        assert row["pipeline"] == PIPELINES[row["name"]] and row["description"]
     assert rows[1]["params"] == {"heal_after_probes": 2, "upstream": "s3://raw-uploads"}
