@@ -211,23 +211,17 @@ class FaultySource:
         return getattr(self.inner, name)
 
 
-class ExtraStageSpec:
-    """A pipeline spec with one extra stage inserted after ``after`` (or first
-    when ``after`` is None or absent); everything else is the inner spec's."""
+class DelegatingSpec:
+    """A pipeline spec around another one; subclasses change :meth:`stages`.
+    Everything else is the inner spec's."""
 
-    def __init__(self, inner: PipelineSpec, stage: Stage, *, after: str | None) -> None:
+    def __init__(self, inner: PipelineSpec) -> None:
         self.inner = inner
         self.name = inner.name
         self.config_model = inner.config_model
-        self._stage = stage
-        self._after = after
 
     def stages(self) -> list[Stage]:
-        stages = list(self.inner.stages())
-        names = [s.name for s in stages]
-        at = names.index(self._after) + 1 if self._after in names else 0
-        stages.insert(at, self._stage)
-        return stages
+        return list(self.inner.stages())
 
     def open(self, ctx: StageContext) -> None:
         self.inner.open(ctx)
@@ -245,3 +239,20 @@ class ExtraStageSpec:
         if name == "inner":
             raise AttributeError(name)
         return getattr(self.inner, name)
+
+
+class ExtraStageSpec(DelegatingSpec):
+    """A pipeline spec with one extra stage inserted after ``after`` (or first
+    when ``after`` is None or absent)."""
+
+    def __init__(self, inner: PipelineSpec, stage: Stage, *, after: str | None) -> None:
+        super().__init__(inner)
+        self._stage = stage
+        self._after = after
+
+    def stages(self) -> list[Stage]:
+        stages = list(self.inner.stages())
+        names = [s.name for s in stages]
+        at = names.index(self._after) + 1 if self._after in names else 0
+        stages.insert(at, self._stage)
+        return stages

@@ -18,11 +18,10 @@ import numpy as np
 
 from app.errors import InputError
 from app.taxonomy import RootCause
-from evals.faults._base import Fault, require
+from evals.faults._base import DelegatingSpec, Fault, require
 from pipelines.runtime import Item, Job, PipelineConfig, Runtime, SourceRecord, Stage, StageContext
 
 if TYPE_CHECKING:
-    from sqlmodel import Session
 
     from pipelines.runtime import PipelineSpec
 
@@ -96,14 +95,11 @@ class FailingEmbeddingModel(Fault):
         return spec
 
 
-class _GuardedStageSpec:
-    """A pipeline spec whose stage ``stage`` first runs ``guard``; everything
-    else is the inner spec's."""
+class _GuardedStageSpec(DelegatingSpec):
+    """A pipeline spec whose stage ``stage`` first runs ``guard``."""
 
     def __init__(self, inner: PipelineSpec, stage: str, guard: Any) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.config_model = inner.config_model
+        super().__init__(inner)
         self._stage = stage
         self._guard = guard
 
@@ -120,23 +116,6 @@ class _GuardedStageSpec:
                 st = Stage(st.name, guarded, per_record=st.per_record)
             out.append(st)
         return out
-
-    def open(self, ctx: StageContext) -> None:
-        self.inner.open(ctx)
-
-    def commit_rows(self, items: list[Item], ctx: StageContext, session: Session) -> None:
-        self.inner.commit_rows(items, ctx, session)
-
-    def after_commit(self, items: list[Item], ctx: StageContext) -> None:
-        self.inner.after_commit(items, ctx)
-
-    def finalize(self, ctx: StageContext) -> int | None:
-        return self.inner.finalize(ctx)
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "inner":
-            raise AttributeError(name)
-        return getattr(self.inner, name)
 
 
 class EmbeddingOOM(Fault):

@@ -18,7 +18,22 @@ import numpy as np
 from app.errors import ConfigError, InputError
 from pipelines.annotation._autolabel import LabelProposal, _check_labels, proposals, softmax
 
-__all__ = ["ClipLabeler"]
+__all__ = ["ClipLabeler", "load_clip"]
+
+
+def load_clip(checkpoint: Path) -> tuple[Any, Any]:
+    """A CLIP model and processor from a local checkpoint folder, never a
+    download; ConfigError when the folder does not hold one."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    from transformers import CLIPModel, CLIPProcessor
+
+    try:
+        model = CLIPModel.from_pretrained(str(checkpoint), local_files_only=True)
+        processor = CLIPProcessor.from_pretrained(str(checkpoint), local_files_only=True)
+    except (OSError, ValueError, RuntimeError, TypeError) as exc:
+        raise ConfigError(f"cannot load a CLIP checkpoint from {checkpoint}: {exc}") from exc
+    return model, processor
 
 
 class ClipLabeler:
@@ -48,16 +63,9 @@ class ClipLabeler:
     def _load(self) -> None:
         if self._model is not None:
             return
-        os.environ["HF_HUB_OFFLINE"] = "1"
-        os.environ["TRANSFORMERS_OFFLINE"] = "1"
         import torch
-        from transformers import CLIPModel, CLIPProcessor
 
-        try:
-            model = CLIPModel.from_pretrained(str(self.checkpoint_dir), local_files_only=True)
-            processor = CLIPProcessor.from_pretrained(str(self.checkpoint_dir), local_files_only=True)
-        except (OSError, ValueError, RuntimeError, TypeError) as exc:
-            raise ConfigError(f"cannot load a CLIP checkpoint from {self.checkpoint_dir}: {exc}") from exc
+        model, processor = load_clip(self.checkpoint_dir)
         model.eval()
         with torch.no_grad():
             tokens = processor(text=self.prompts, return_tensors="pt", padding=True)

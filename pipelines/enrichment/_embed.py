@@ -21,7 +21,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -222,15 +221,9 @@ class ClipEmbedder:
     def _load(self) -> None:
         if self._model is not None:
             return
-        os.environ["HF_HUB_OFFLINE"] = "1"
-        os.environ["TRANSFORMERS_OFFLINE"] = "1"
-        from transformers import CLIPModel, CLIPProcessor
+        from pipelines.annotation._clip import load_clip
 
-        try:
-            model: Any = CLIPModel.from_pretrained(str(self.checkpoint), local_files_only=True)
-            processor: Any = CLIPProcessor.from_pretrained(str(self.checkpoint), local_files_only=True)
-        except (OSError, ValueError, RuntimeError, TypeError) as exc:
-            raise ConfigError(f"cannot load the CLIP checkpoint at {self.checkpoint}: {exc}") from exc
+        model, processor = load_clip(self.checkpoint)
         self._device = device()
         self._model, self._processor = model.to(self._device).eval(), processor
 
