@@ -5,6 +5,7 @@ unsigned request changes nothing. Slack's Web API is a local fake server."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -70,4 +71,63 @@ def test_an_escalation_is_posted_and_approved_from_slack(
     assert row["status"] == "resolved"
     assert [a["actor"] for a in row["audit"] if a["action"] == "approve"] == [f"slack:{OPERATOR}"]
     assert len(slack.of("chat.postMessage")) == 1  # posted once, not again when it closed
+    assert daemon_proc.stop()[0] == 0
+
+
+VIEWER = "U0VIEW"
+ADMIN = "U0ADMIN"
+
+
+def test_every_subcommand_through_the_running_daemon(
+    daemon_proc: DaemonProcess, job: dict[str, Any], slack: FakeSlack, tmp_path: Path
+) -> None:
+    roles = tmp_path / "roles.yaml"
+    roles.write_text(f"users:\n  {OPERATOR}: operator\n  {ADMIN}: admin\n  {VIEWER}: viewer\n")
+    daemon_proc.env.update(
+        DATAOPS_SLACK_SIGNING_SECRET=SIGNING_SECRET, DATAOPS_SLACK_BOT_TOKEN=BOT_TOKEN,
+        DATAOPS_SLACK_API_URL=slack.api_url, DATAOPS_SLACK_CHANNEL=CHANNEL_ID, DATAOPS_SLACK_ROLES=str(roles),
+    )
+    write_config(daemon_proc.config, [{**job, "run_at_start": False}], monitor_interval_s=3600, incident_memory=False)
+    daemon_proc.start().wait_ready()
+    assert daemon_proc.request("POST", "/webhooks/alertmanager", json=_alert()).status_code == 200
+    (incident,) = daemon_proc.wait_for("an escalation", lambda: [
+        i["id"] for i in daemon_proc.incidents() if i["status"] == "escalated"
+    ])
+
+    def send(text: str, user: str = OPERATOR, **sign: Any) -> Any:
+        body = slash_command(text, user=user, response_url=slack.hook_url(text.split()[0]))
+        return daemon_proc.request("POST", "/slack/commands", token=None, content=body,
+                                   headers=signed_headers(body, **sign))
+
+    # A forged signature and a stale timestamp are refused and change nothing.
+    assert send("pause", secret="not-the-secret").status_code == 401
+    assert send("pause", timestamp=int(time.time()) - 600).status_code == 401
+    assert "paused" not in send("status").text.lower()
+
+    # A viewer may look but not approve; the refusal names both roles.
+    refused = send(f"approve {incident}", user=VIEWER)
+    assert refused.status_code == 200 and "operator" in refused.text and "viewer" in refused.text
+    assert daemon_proc.request("GET", f"/api/incidents/{incident}").json()["status"] == "escalated"
+
+    answers = {
+        "help": "approve", "status": "ingestion", "incidents open": incident, "incidents all": incident,
+        f"show {incident}": incident,
+    }
+    for text, expected in answers.items():
+        resp = send(text, user=VIEWER)
+        assert resp.status_code == 200 and expected in resp.text, (text, resp.text)
+
+    assert send("pause ingestion").status_code == 200
+    assert "paused" in send("status").text.lower()
+    assert send("resume ingestion").status_code == 200
+    for text in ("run ingestion", "ask what is open?", f"reject {incident} the owner is on it"):
+        assert send(text).status_code == 200
+    slack.wait_for("hook", count=3, timeout=60)
+    hooks = {c.path.rsplit("/", 1)[-1] for c in slack.of("hook")}
+    assert {"run", "ask", "reject"} <= hooks
+    row = daemon_proc.wait_for("the rejection", lambda: (
+        r if (r := daemon_proc.request("GET", f"/api/incidents/{incident}").json())["status"] == "rejected" else None
+    ), timeout=60)
+    actors = {(a["actor"], a["action"]) for a in row["audit"]}
+    assert (f"slack:{OPERATOR}", "reject") in actors
     assert daemon_proc.stop()[0] == 0
