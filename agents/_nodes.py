@@ -15,6 +15,7 @@ from app.errors import LLMError, PlaybookError
 from app.taxonomy import Decision, RootCause
 from playbooks import Playbook
 from tools import Signal
+from tools._live_observe import LATE_COMMIT_S
 
 __all__ = ["monitor", "diagnose", "decide", "signals_of"]
 
@@ -34,12 +35,21 @@ def monitor(state: IncidentState, runtime: Runtime[AgentContext]) -> dict[str, A
     ctx = runtime.context
     pipeline, dataset = state["pipeline"], state.get("dataset")
     cursor = float(state.get("cursor_t") or 0.0)
-    res = ctx.tools.observe("get_signals", {"pipeline": pipeline, "dataset": dataset, "since_t": cursor, "limit": 2000})
+    args: dict[str, Any] = {"pipeline": pipeline, "dataset": dataset, "since_t": cursor, "limit": 2000}
+    event_cursor = state.get("cursor_event_id")
+    recent = dict(state.get("recent_event_ids") or {})
+    if event_cursor is not None:
+        args |= {"after_event_id": event_cursor, "seen_event_ids": sorted(int(k) for k in recent)}
+    res = ctx.tools.observe("get_signals", args)
     new = [Signal.model_validate(s) for s in (res.data or [])] if res.is_ok else []
+    new = [s for s in new if str(_event_id(s)) not in recent]
     found = symptoms(new, ctx.settings)
     next_cursor = max([cursor, *(s.t for s in new)]) + 1e-3 if new else cursor
+    moved: dict[str, Any] = {"cursor_t": next_cursor}
+    if event_cursor is not None:
+        moved |= _event_cursor(new, event_cursor, recent, next_cursor)
     if not found:
-        return {"quiet": True, "cursor_t": next_cursor}
+        return {"quiet": True, **moved}
     now = ctx.clock.now()
     open_row = ctx.store.open_for(pipeline, dataset, window_start(now, ctx.settings.join_window_s))
     dumped = [s.model_dump(mode="json", exclude_none=True) for s in new]
@@ -50,7 +60,7 @@ def monitor(state: IncidentState, runtime: Runtime[AgentContext]) -> dict[str, A
     if open_row is not None and open_row.id != state.get("incident_id"):
         ctx.store.append_signals(open_row.id, dumped)
         _log.info("incident_joined", incident=open_row.id, pipeline=pipeline, symptoms=len(found))
-        return {"quiet": True, "joined": open_row.id, "cursor_t": next_cursor}
+        return {"quiet": True, "joined": open_row.id, **moved}
     # The incident's evidence: everything since the last cycle, so a config
     # change just before the failures is there, and earlier incidents are not.
     signals = sorted(new, key=lambda s: s.t)
@@ -72,13 +82,28 @@ def monitor(state: IncidentState, runtime: Runtime[AgentContext]) -> dict[str, A
         "opened_at": now.isoformat(),
         "opened_t": ctx.clock.t(),
         "signals": [s.model_dump(mode="json", exclude_none=True) for s in signals],
-        "cursor_t": next_cursor,
+        **moved,
         "status": "open",
         "attempt": 0,
         "tried": [],
         "actions": [],
         "notes": [],
     }
+
+
+def _event_id(signal: Signal) -> int | None:
+    value = (signal.model_extra or {}).get("event_id")
+    return int(value) if value is not None else None
+
+
+def _event_cursor(new: list[Signal], after: int, recent: dict[str, float], cursor_t: float) -> dict[str, Any]:
+    """The cursor past what was just read: the highest event id, and the ids
+    the live backend may still show again as late commits (within
+    LATE_COMMIT_S before the next read's ``since_t``), so none is read twice."""
+    read = {i: s.t for s in new if (i := _event_id(s)) is not None}
+    keep = cursor_t - LATE_COMMIT_S - 1.0  # a second of slack for ms rounding
+    recent = {k: t for k, t in recent.items() if t >= keep} | {str(i): t for i, t in read.items()}
+    return {"cursor_event_id": max([after, *read]), "recent_event_ids": dict(sorted(recent.items(), key=lambda kv: int(kv[0])))}
 
 
 def diagnose(state: IncidentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:

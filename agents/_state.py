@@ -25,6 +25,10 @@ class IncidentState(TypedDict, total=False):
     pipeline: str
     dataset: str | None
     cursor_t: float
+    # Live reading by event id (absent: by time only, as in replay): the
+    # highest id read, and the ids read within the late-commit window -> t.
+    cursor_event_id: int
+    recent_event_ids: dict[str, float]
     opened_at: str
     opened_t: float
     quiet: bool

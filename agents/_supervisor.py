@@ -68,7 +68,13 @@ class Supervisor:
             llm=llm,
             memory=memory,
         )
-        self.cursors: dict[str, float] = {}
+        # Each job's monitor cursor between cycles: time, and the event id it
+        # reads on from (events stored before the supervisor started are not
+        # its business, as with time alone).
+        first_id = rt.events.last_id()
+        self.cursors: dict[str, dict[str, Any]] = {
+            key: {"cursor_t": 0.0, "cursor_event_id": first_id, "recent_event_ids": {}} for key in self.jobs
+        }
         for job in jobs:
             self.store.register_job(job.pipeline, job.dataset, job.source_uri)
 
@@ -83,14 +89,17 @@ class Supervisor:
             from agents._store import new_incident_id
 
             thread = new_incident_id(self.clock.now())
+            cursor = self.cursors[key]
             state: IncidentState = {
                 "pipeline": job.pipeline,
                 "dataset": job.dataset,
-                "cursor_t": self.cursors.get(key, 0.0),
+                "cursor_t": cursor["cursor_t"],
+                "cursor_event_id": cursor["cursor_event_id"],
+                "recent_event_ids": cursor["recent_event_ids"],
                 "incident_id": thread,
             }
             out = self.graph.invoke(state, self._config(thread), context=self.context, durability="sync")
-            self.cursors[key] = float(out.get("cursor_t") or self.cursors.get(key, 0.0))
+            self.cursors[key] = {k: out.get(k, v) for k, v in cursor.items()}
             if not out.get("quiet"):
                 opened.append(self.store.get(thread))
             else:

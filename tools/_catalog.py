@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic.json_schema import SkipJsonSchema
 
 from guardrails import Risk
 from tools._base import ActionTool, Args, InverseStep, ObserveTool, ScopeArgs, Tool, ToolResult
@@ -19,6 +20,20 @@ class GetSignalsArgs(ScopeArgs):
     since_t: float = Field(default=0.0, description="Only signals at or after this time (seconds).")
     kinds: list[Literal["event", "metric", "log", "check"]] | None = None
     limit: int = Field(default=200, ge=1, le=2000)
+    # The monitor's event cursor (live backend only; not offered to an LLM and
+    # left out of the call when unset, so a backend without event ids never
+    # sees it): events with a larger id, plus those of the last few seconds
+    # before ``since_t`` that committed late and are not in ``seen_event_ids``.
+    after_event_id: SkipJsonSchema[int | None] = Field(default=None, ge=0)
+    seen_event_ids: SkipJsonSchema[list[int] | None] = None
+
+    @model_serializer(mode="wrap")
+    def _drop_unset_cursor(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        out: dict[str, Any] = handler(self)
+        for key in ("after_event_id", "seen_event_ids"):
+            if out.get(key) is None:
+                out.pop(key, None)
+        return out
 
 
 class GetSignals(ObserveTool):

@@ -25,7 +25,7 @@ from pipelines.runtime import (
     utcnow,
 )
 from tools._base import ToolCall, ToolResult
-from tools._live_observe import event_signals, latest_run, table_checks
+from tools._live_observe import event_signals, events_after, latest_run, table_checks
 from tools._live_pipelines import PipelineActions
 from tools._prometheus import PrometheusMetrics
 from tools._signals import Signal
@@ -90,20 +90,39 @@ class LiveBackend(PipelineActions):
 
     # -- observe ----------------------------------------------------------
     def _get_signals(
-        self, pipeline: str, dataset: str | None = None, since_t: float = 0.0, kinds: list[str] | None = None, limit: int = 200
+        self,
+        pipeline: str,
+        dataset: str | None = None,
+        since_t: float = 0.0,
+        kinds: list[str] | None = None,
+        limit: int = 200,
+        after_event_id: int | None = None,
+        seen_event_ids: list[int] | None = None,
     ) -> ToolResult:
-        since = self.start.timestamp() + since_t
-        rows = self.rt.events.list(pipeline=pipeline, since=datetime.fromtimestamp(since, UTC), limit=2000)
-        signals = [s for s in event_signals(rows, self.start) if s.t >= since_t and (not dataset or s.dataset in (None, dataset, "*"))]
+        checks: list[Signal] = []
         for job in self.jobs.values():
             # The table checks hold an ingested table to the ingestion ledger.
             if job.pipeline == pipeline == "ingestion" and (not dataset or job.dataset == dataset):
                 for c in table_checks(self.rt, job.dataset, self._check_cache):
                     if c["status"] == "fail":
-                        signals.append(Signal(kind="check", t=self.now_t(), pipeline=pipeline, **c))
+                        checks.append(Signal(kind="check", t=self.now_t(), pipeline=pipeline, **c))
+        if after_event_id is not None:
+            # By id: nothing committed out of time order is skipped (see events_after).
+            signals = events_after(
+                self.rt, self.start, pipeline, dataset, after_id=after_event_id, since_t=since_t,
+                seen=set(seen_event_ids or ()), limit=max(1, limit - len(checks)),
+            )
+        else:
+            since = self.start.timestamp() + since_t
+            rows = self.rt.events.list(pipeline=pipeline, since=datetime.fromtimestamp(since, UTC), limit=2000)
+            signals = [
+                s for s in event_signals(rows, self.start) if s.t >= since_t and (not dataset or s.dataset in (None, dataset, "*"))
+            ]
+        signals += checks
         if kinds:
             signals = [s for s in signals if s.kind in kinds]
-        signals = signals[-limit:]
+        if after_event_id is None:
+            signals = signals[-limit:]  # by id the limit was kept in whole events
         if not signals:
             return ToolResult.no_data("get_signals", "no signals in that window")
         return ToolResult.ok("get_signals", [s.model_dump(mode="json", exclude_none=True) for s in signals])

@@ -3,7 +3,8 @@ table checks and logs, all turned into signals."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -11,10 +12,16 @@ from sqlmodel import Session, col, select
 from pipelines.runtime import RunEventRow, RunRow, Runtime, SampleRow
 from tools._signals import Signal
 
-__all__ = ["event_signals", "run_metric_signals", "table_checks", "latest_run"]
+__all__ = ["event_signals", "events_after", "run_metric_signals", "table_checks", "latest_run", "LATE_COMMIT_S"]
 
 # Runtime chatter that is not an observation of the world.
 _QUIET = {"batch_committed"}
+# How late an event may commit after it was stamped and given its id. In
+# SQLite ids follow commit order, but in Postgres an id is taken at insert, so
+# a slow commit can land below an id already read: readers by id look this far
+# back for events they have not seen yet.
+LATE_COMMIT_S = 30.0
+_PAGE = 500
 
 
 def _t(ts: datetime, start: datetime) -> float:
@@ -63,11 +70,55 @@ def event_signals(rows: list[RunEventRow], start: datetime) -> list[Signal]:
         )
         if row.level in ("warning", "error") and row.message:
             out.append(
-                Signal(kind="log", t=t, ts=row.ts, pipeline=row.pipeline, dataset=row.dataset, level=row.level, message=row.message)
+                Signal(
+                    kind="log", t=t, ts=row.ts, pipeline=row.pipeline, dataset=row.dataset, level=row.level,
+                    message=row.message, event_id=row.id,
+                )
             )
         if row.type == "run_succeeded":
             out.extend(run_metric_signals(data, row, t))
     return out
+
+
+def events_after(
+    rt: Runtime,
+    start: datetime,
+    pipeline: str,
+    dataset: str | None,
+    *,
+    after_id: int,
+    since_t: float,
+    seen: set[int],
+    limit: int,
+) -> list[Signal]:
+    """The signals of every event a reader by id has not seen, oldest id
+    first: those above ``after_id``, and those at or below it stamped within
+    ``LATE_COMMIT_S`` before ``since_t`` (never before ``start``) whose id is
+    not in ``seen``. Whole events only, as many as fit in ``limit`` signals:
+    what is left comes on the next read."""
+    datasets = [dataset, "*"] if dataset else None
+    floor = start + timedelta(seconds=max(0.0, since_t - LATE_COMMIT_S))
+    late = _pages(rt, pipeline=pipeline, datasets=datasets, since=floor, until_id=after_id)
+    new = _pages(rt, pipeline=pipeline, datasets=datasets, after_id=after_id)
+    out: list[Signal] = []
+    for rows in (late, new):
+        for row in rows:
+            if row.id in seen:
+                continue
+            signals = event_signals([row], start)
+            if out and len(out) + len(signals) > limit:
+                return out
+            out.extend(signals)
+    return out
+
+
+def _pages(rt: Runtime, *, after_id: int | None = None, **where: Any) -> Iterator[RunEventRow]:
+    while True:
+        page = rt.events.list(after_id=after_id, oldest_first=True, limit=_PAGE, **where)
+        yield from page
+        if len(page) < _PAGE:
+            return
+        after_id = page[-1].id
 
 
 def _metric_signals(row: RunEventRow, data: dict[str, Any], t: float) -> list[Signal]:
@@ -75,7 +126,7 @@ def _metric_signals(row: RunEventRow, data: dict[str, Any], t: float) -> list[Si
     return [
         Signal(
             kind="metric", t=t, ts=row.ts, pipeline=row.pipeline, dataset=row.dataset,
-            name=v["name"], labels=dict(v.get("labels") or {}), value=v["value"],
+            name=v["name"], labels=dict(v.get("labels") or {}), value=v["value"], event_id=row.id,
         )
         for v in data.get("values") or []
         if isinstance(v, dict) and v.get("name")
@@ -96,6 +147,7 @@ def _check_signal(row: RunEventRow, data: dict[str, Any], t: float) -> Signal:
         severity=data.get("severity"),
         check_type=data.get("check_type"),
         message=row.message or None,
+        event_id=row.id,
     )
 
 
@@ -105,7 +157,7 @@ def run_metric_signals(data: dict[str, Any], row: RunEventRow, t: float) -> list
     read = int(data.get("read") or 0)
     if read == 0:
         return []
-    common = {"kind": "metric", "t": t, "ts": row.ts, "pipeline": row.pipeline, "dataset": row.dataset}
+    common = {"kind": "metric", "t": t, "ts": row.ts, "pipeline": row.pipeline, "dataset": row.dataset, "event_id": row.id}
     out = [
         Signal(name="records_read", value=read, **common),  # type: ignore[arg-type]
         Signal(name="quarantine_ratio", value=round(int(data.get("quarantined") or 0) / read, 4), **common),  # type: ignore[arg-type]

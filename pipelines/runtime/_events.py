@@ -6,8 +6,9 @@ from datetime import datetime
 from typing import Any
 
 import structlog
+from sqlalchemy import func, or_
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from pipelines.runtime._models import PipelineStateRow, RunEventRow, utcnow
 
@@ -59,9 +60,15 @@ class EventLog:
         run_id: str | None = None,
         since: datetime | None = None,
         after_id: int | None = None,
+        until_id: int | None = None,
+        datasets: list[str] | None = None,
         types: list[str] | None = None,
         limit: int = 500,
+        oldest_first: bool = False,
     ) -> list[RunEventRow]:
+        """Events in id order (= insert order). ``limit`` keeps the newest
+        ones, or the oldest with ``oldest_first`` (to page through with
+        ``after_id``). ``datasets`` also keeps events of no dataset."""
         q = select(RunEventRow)
         if pipeline:
             q = q.where(RunEventRow.pipeline == pipeline)
@@ -71,13 +78,23 @@ class EventLog:
             q = q.where(RunEventRow.ts >= since)
         if after_id is not None:
             q = q.where(RunEventRow.id > after_id)  # type: ignore[operator]
+        if until_id is not None:
+            q = q.where(RunEventRow.id <= until_id)  # type: ignore[operator]
+        if datasets is not None:
+            q = q.where(or_(col(RunEventRow.dataset).is_(None), col(RunEventRow.dataset).in_(datasets)))
         if types:
             q = q.where(RunEventRow.type.in_(types))  # type: ignore[attr-defined]
-        q = q.order_by(RunEventRow.id.desc()).limit(limit)  # type: ignore[union-attr]
+        order = col(RunEventRow.id).asc() if oldest_first else col(RunEventRow.id).desc()
         with Session(self._engine) as s:
-            rows = list(s.exec(q))
-        rows.reverse()
+            rows = list(s.exec(q.order_by(order).limit(limit)))
+        if not oldest_first:
+            rows.reverse()
         return rows
+
+    def last_id(self) -> int:
+        """The highest event id stored (0 when there is none)."""
+        with Session(self._engine) as s:
+            return int(s.exec(select(func.max(RunEventRow.id))).one() or 0)
 
 
 class PipelineControl:
