@@ -17,6 +17,9 @@ from pipelines.runtime import utcnow
 
 __all__ = ["IncidentRow", "SupervisedJobRow", "IncidentStore", "new_incident_id"]
 
+MAX_EVIDENCE = 400
+"""Signals an incident keeps as evidence when later symptoms join it."""
+
 OPEN_STATUSES = ("open", "pending_approval", "escalated")
 
 
@@ -105,8 +108,15 @@ class IncidentStore:
             return s.exec(q.order_by(col(IncidentRow.opened_at).desc()).limit(1)).first()
 
     def append_signals(self, incident_id: str, signals: list[dict[str, Any]]) -> None:
+        """Add joining symptoms to an incident's evidence, keeping at most
+        ``MAX_EVIDENCE`` signals: the first half (what opened it) and the most
+        recent; an alert storm would otherwise grow the row without bound."""
         row = self.get(incident_id)
-        self.update(incident_id, signals=[*row.signals, *signals])
+        merged = [*row.signals, *signals]
+        if len(merged) > MAX_EVIDENCE:
+            head = MAX_EVIDENCE // 2
+            merged = merged[:head] + merged[-(MAX_EVIDENCE - head) :]
+        self.update(incident_id, signals=merged)
 
     def recent(self, *, status: str | None = None, limit: int = 100) -> list[IncidentRow]:
         q = select(IncidentRow)
