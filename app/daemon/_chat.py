@@ -36,13 +36,9 @@ class ChatBridge:
         settings = self.daemon.rt.settings
         if settings.slack_signing_secret is None:
             return self
-        try:
-            from app.chatops import build_chatops
-            from app.daemon._chat_ops import DaemonOpsBackend
-        except ImportError as exc:
-            self.reason = f"chat-ops is not available in this installation ({exc.name})"
-            _log.warning("chatops_unavailable", reason=self.reason)
-            return self
+        from app.chatops import build_chatops
+        from app.daemon._chat_ops import DaemonOpsBackend
+
         self.chatops = build_chatops(DaemonOpsBackend(self.daemon), settings)
         self.daemon.on_incidents = self.post
         _log.info("chatops_enabled", channel=settings.slack_channel)

@@ -60,9 +60,6 @@ class Daemon:
         self._locks: dict[str, threading.Lock] = {}
         self._stack = ExitStack()
         self._saver: Any = None
-        # One alert event written at a time: the monitor reads events by
-        # timestamp, and concurrent writers commit out of timestamp order.
-        self._emitting = threading.Lock()
 
     # -- lifecycle ----------------------------------------------------------
     def open(self) -> Daemon:
@@ -257,8 +254,7 @@ class Daemon:
         unrouted = 0
         for alert, sig in zip(payload.alerts, payload_signals(payload), strict=True):
             extras = {k: v for k, v in (sig.model_extra or {}).items() if v is not None}
-            with self._emitting:
-                self._emit_alert(alert, sig, extras)
+            self._emit_alert(alert, sig, extras)
             matched = [
                 k for k, j in self.jobs.items() if j.pipeline == sig.pipeline and sig.dataset in (None, "*", j.dataset)
             ]

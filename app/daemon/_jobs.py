@@ -3,8 +3,6 @@ injects into them)."""
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
 from typing import Any
 
 from app.daemon._config import DaemonConfig, JobSpec
@@ -14,35 +12,28 @@ from pipelines.runtime import Job, Runtime
 __all__ = ["build_jobs", "describe_start_failure"]
 
 
-def _factory(module: str, name: str, pipeline: str) -> Callable[..., Job]:
-    try:
-        fn: Callable[..., Job] = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        raise ConfigError(f"the {pipeline} pipeline is not available in this installation ({module}.{name})") from None
-    return fn
-
-
 def build_job(spec: JobSpec) -> Job:
     if spec.pipeline == "ingestion":
         from pipelines.ingestion import ingestion_job
 
         return ingestion_job(spec.dataset, spec.source, schema_path=spec.schema_path)
     if spec.pipeline == "annotation":
-        return _factory("pipelines.annotation", "annotation_job", "annotation")(spec.dataset, spec.source)
-    return _factory("pipelines.enrichment", "enrichment_job", "enrichment")(spec.dataset)
+        from pipelines.annotation import annotation_job
+
+        return annotation_job(spec.dataset, spec.source)
+    from pipelines.enrichment import enrichment_job
+
+    return enrichment_job(spec.dataset)
 
 
 def build_jobs(rt: Runtime, config: DaemonConfig) -> dict[str, Job]:
     """The config's jobs by ``pipeline/dataset``, with their drill faults
-    applied. With no jobs configured: the ingestion jobs registered in the
-    metadata DB (watched, never scheduled)."""
+    applied. With no jobs configured: the jobs registered in the metadata DB
+    (watched, never scheduled)."""
     if not config.jobs:
-        from agents import IncidentStore
-        from pipelines.ingestion import ingestion_job
+        from agents import registered_jobs
 
-        registered = [r for r in IncidentStore(rt.engine).jobs() if r.pipeline == "ingestion"]
-        jobs = [ingestion_job(r.dataset, r.source) for r in registered]
-        return {j.key: j for j in jobs}
+        return {j.key: j for j in registered_jobs(rt)}
     out: dict[str, Job] = {}
     for spec in config.jobs:
         job = build_job(spec)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
 
@@ -230,6 +231,9 @@ class AnnotatorStatus(BaseModel):
 
 
 class AnnotationStatus(BaseModel):
+    """The queue's figures (:class:`QueueStats`, flattened) with agreement,
+    annotators and config."""
+
     dataset: str
     source_dataset: str
     labels: list[str]
@@ -275,14 +279,7 @@ def annotation_status(rt: Runtime, dataset: str) -> AnnotationStatus:
         dataset=dataset,
         source_dataset=project.source_dataset,
         labels=project.labels,
-        backlog=stats.backlog,
-        oldest_age_s=round(stats.oldest_age_s, 1),
-        done_last_hour=stats.done_last_hour,
-        throughput_per_h=stats.throughput_per_h,
-        forecast_clear_h=stats.forecast_clear_h,
-        by_status=stats.by_status,
-        expert_backlog=stats.expert_backlog,
-        audit_pending=stats.audit_pending,
+        **{**asdict(stats), "oldest_age_s": round(stats.oldest_age_s, 1)},
         agreement=kappa,
         majority_share=share,
         decided=decided,
